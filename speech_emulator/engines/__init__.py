@@ -1,0 +1,1 @@
+"""Recognition engines of the local Speech service: `scripted` (deterministic) and `sphinx`."""
