@@ -14,6 +14,8 @@ from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
+from shared.errors import TranscriptionAppError
+
 __all__ = [
     "TICKS_PER_MS",
     "ResultFormatError",
@@ -34,8 +36,11 @@ TICKS_PER_MS = 10_000  # one tick is 100 ns
 _DURATION = TypeAdapter(timedelta)
 
 
-class ResultFormatError(ValueError):
-    """The result file does not have the shape of a Speech ``Transcription`` result."""
+class ResultFormatError(TranscriptionAppError, ValueError):
+    """The result file does not have the shape of a Speech ``Transcription`` result.
+
+    Permanent: the same file will fail the same way. The message names the field.
+    """
 
 
 def recognized_phrases(result: Mapping[str, Any]) -> list[Mapping[str, Any]]:
