@@ -130,18 +130,15 @@ def render_json(conv: Conversation) -> bytes:
     }
     if meta.candidate_locales:
         document["candidateLocales"] = list(meta.candidate_locales)
-    head = json.dumps(document, ensure_ascii=False, indent=2)
-    # One phrase per line keeps the file readable and diffable while the C encoder
-    # (used only without indent) keeps a four-hour call fast.
-    lines = ",\n    ".join(
+    # Metadata indented, then one phrase per line: readable and diffable, while the C
+    # encoder (used only without indent) keeps a four-hour call fast.
+    head = json.dumps(document, ensure_ascii=False, indent=2).removesuffix("\n}")
+    phrases = ",\n    ".join(
         json.dumps(_phrase_json(p), ensure_ascii=False, separators=(", ", ": "))
         for p in conv.phrases
     )
-    body = (
-        f'{head[:-2]},\n  "phrases": [\n    {lines}\n  ]\n}}\n'
-        if lines
-        else (f'{head[:-2]},\n  "phrases": []\n}}\n')
-    )
+    phrase_list = f"[\n    {phrases}\n  ]" if phrases else "[]"
+    body = f'{head},\n  "phrases": {phrase_list}\n}}\n'
     return body.encode("utf-8")
 
 

@@ -204,15 +204,16 @@ def build_conversation(
     are ordered by (start, channel, position in the result), so the order is stable.
     """
     labels = [label.strip() for label in channel_labels]
-    stereo = meta.channel_count > 1
-    phrases: list[ConversationPhrase] = []
-    for index, raw in enumerate(recognized_phrases(result)):
-        phrases.append(_phrase(index, raw, labels, stereo))
+    channels = tuple(sorted(set(range(meta.channel_count)).union(result_channels(result))))
+    # A result with phrases beyond channel 0 is a multi-channel call, whatever meta says.
+    stereo = len(channels) > 1
+    phrases = [
+        _phrase(index, raw, labels, stereo) for index, raw in enumerate(recognized_phrases(result))
+    ]
     phrases.sort(key=lambda p: (p.start_ms, p.channel, p.index))
 
     speakers = tuple(dict.fromkeys(p.speaker for p in phrases))
     phrase_locales = tuple(dict.fromkeys(p.locale for p in phrases if p.locale))
-    channels = tuple(sorted(set(range(meta.channel_count)).union(result_channels(result))))
     return Conversation(
         metadata=meta,
         duration_ms=result_duration_ms(result),
