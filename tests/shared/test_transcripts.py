@@ -20,6 +20,7 @@ import srt
 import webvtt
 
 from shared.results import ResultFormatError, split_by_channel
+from shared.settings import ALL_OUTPUT_FORMATS
 from shared.transcripts import (
     OUTPUT_FORMATS,
     Conversation,
@@ -104,6 +105,12 @@ def test_custom_labels_and_more_channels_than_labels() -> None:
     conv = build_conversation(result, meta(3), channel_labels=("Rep", "Caller"))
     assert conv.speakers == ("Channel 2", "Rep", "Caller")
     assert conv.channels == (0, 1, 2)
+
+
+def test_phrases_beyond_channel_0_get_channel_labels_even_if_meta_says_mono() -> None:
+    conv = build_conversation(load("stereo.json"), meta(1))
+    assert conv.channels == (0, 1)
+    assert conv.speakers == ("Agent", "Customer")
 
 
 def test_blank_labels_fall_back_to_the_channel_number() -> None:
@@ -480,6 +487,10 @@ def test_render_products_writes_only_the_chosen_formats(formats: Any, names: set
         load("mono.json"), meta(1), channel_labels=("Agent",), formats=formats, channels=None
     )
     assert set(products) == names
+
+
+def test_output_format_names_match_the_setting() -> None:
+    assert frozenset(ALL_OUTPUT_FORMATS) == OUTPUT_FORMATS
 
 
 def test_render_products_rejects_an_unknown_format() -> None:
