@@ -1,0 +1,95 @@
+"""Azure Functions entry point (Python v2 model): glue only, the work lives in `shared/`.
+
+Three functions:
+
+* ``submit``   blob trigger on ``%INPUT_CONTAINER%/{name}``: record the job, check the header,
+  submit it to Speech (`shared.submit`).
+* ``poll``     timer on ``%POLL_SCHEDULE%``: learn the status of active jobs, hand finished ones
+  to the completion queue, resubmit deferred ones, time out stuck ones (`shared.poll`).
+* ``complete`` queue trigger on ``%COMPLETION_QUEUE%``: write transcripts or the error
+  report, delete the server-side job (`shared.complete`).
+
+Settings are validated when this module is imported, which is when the Functions worker
+indexes the app: a missing or malformed setting raises `ConfigurationError` naming it, the
+host reports "Worker failed to index functions" with that message, and no function runs
+half-configured. Binding expressions use ``%SETTING%`` when the setting is defined (the host
+resolves them); when it is not, the documented default is written in directly, because
+the host cannot resolve ``%X%`` for an app setting that does not exist.
+
+The blob is bound as an SDK type (`azurefunctions.extensions.bindings.blob.BlobClient`): the
+function gets an `azure.storage.blob.BlobClient` and reads only the header bytes it needs.
+Heavy modules are imported inside the functions, so a cold start loads only what the
+triggered function uses. (No ``from __future__ import annotations`` here: the worker reads
+the parameter annotations at indexing time.)
+"""
+
+import logging
+import os
+
+import azure.functions as func
+from azurefunctions.extensions.bindings import blob
+
+from shared.settings import Settings, get_settings
+
+log = logging.getLogger("function_app")
+
+settings: Settings = get_settings()  # raises ConfigurationError naming a bad setting
+
+
+def _setting_ref(name: str, value: str) -> str:
+    """``%NAME%`` when the app setting exists (the host resolves it), else its default value."""
+    return f"%{name}%" if os.environ.get(name, "").strip() else value
+
+
+_BLOB_SOURCE = (
+    func.BlobSource.EVENT_GRID
+    if settings.blob_trigger_source == "EventGrid"
+    else func.BlobSource.LOGS_AND_CONTAINER_SCAN
+)
+
+app = func.FunctionApp()
+
+
+@app.function_name("submit")
+@app.blob_trigger(
+    arg_name="client",
+    path=_setting_ref("INPUT_CONTAINER", settings.input_container) + "/{name}",
+    connection=settings.storage_connection,
+    source=_BLOB_SOURCE,
+)
+def submit(client: blob.BlobClient) -> None:
+    """A recording landed in the input container: record the job and submit it."""
+    from shared.runtime import runtime_for  # noqa: PLC0415 - lazy: lean cold start
+    from shared.submit import handle_new_blob  # noqa: PLC0415
+
+    handle_new_blob(runtime_for(get_settings()), client)
+
+
+@app.function_name("poll")
+@app.timer_trigger(
+    arg_name="timer",
+    schedule=_setting_ref("POLL_SCHEDULE", settings.poll_schedule),
+    run_on_startup=False,
+)
+def poll(timer: func.TimerRequest) -> None:
+    """Learn the status of active jobs; enqueue finished ones; resubmit and time out others."""
+    from shared.poll import poll as poll_jobs  # noqa: PLC0415 - lazy: lean cold start
+    from shared.runtime import runtime_for  # noqa: PLC0415
+
+    if timer.past_due:
+        log.info("poll: running late (the previous run or the host was busy)")
+    poll_jobs(runtime_for(get_settings()))
+
+
+@app.function_name("complete")
+@app.queue_trigger(
+    arg_name="msg",
+    queue_name=_setting_ref("COMPLETION_QUEUE", settings.completion_queue),
+    connection=settings.storage_connection,
+)
+def complete(msg: func.QueueMessage) -> None:
+    """A job finished on the service: write its transcripts or error report, then clean up."""
+    from shared.complete import handle_completion_message  # noqa: PLC0415 - lazy
+    from shared.runtime import runtime_for  # noqa: PLC0415
+
+    handle_completion_message(runtime_for(get_settings()), msg.get_body().decode("utf-8"))

@@ -1,0 +1,250 @@
+"""Completion: a finished job becomes transcripts (or an error report), then is cleaned up.
+
+Triggered by ``{"job_key": ...}`` on the completion queue. Order, for crash safety: write
+every output (idempotent overwrites), THEN delete the server-side transcription, THEN mark
+the job done. A repeat of the same message finds the job done and does nothing; a repeat
+after a crash between the DELETE and the record update finds the transcription gone but the
+outputs in place, and just marks the job done.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any, Final
+
+from shared import jobs
+from shared.errors import JobConflictError, SpeechNotFoundError
+from shared.jobs import JobRecord, JobState
+from shared.outcomes import fail_job
+from shared.output_names import output_name
+from shared.poll import mark_finished
+from shared.runtime import Runtime
+from shared.service_failures import is_transient_failure
+from shared.storage import exists, upload
+from shared.submit import defer_delay
+from shared.transcripts import TranscriptMetadata, render_products
+
+log = logging.getLogger(__name__)
+
+__all__ = ["RESULT_FILE", "complete_job", "handle_completion_message", "parse_message"]
+
+RESULT_FILE: Final = "result.json"
+_CONTENT_TYPES: Final = {
+    ".json": "application/json; charset=utf-8",
+    ".txt": "text/plain; charset=utf-8",
+    ".vtt": "text/vtt; charset=utf-8",
+    ".srt": "application/x-subrip; charset=utf-8",
+}
+
+
+class BadMessageError(ValueError):
+    """A completion message that is not ``{"job_key": "<key>"}``."""
+
+
+def parse_message(body: str) -> str:
+    """The job key a completion message carries."""
+    try:
+        data = json.loads(body)
+    except ValueError as exc:
+        raise BadMessageError(f"not JSON: {body[:80]!r}") from exc
+    key = data.get("job_key") if isinstance(data, dict) else None
+    if not isinstance(key, str) or not key.startswith(jobs.KEY_PREFIX):
+        raise BadMessageError(f"no job_key in {body[:80]!r}")
+    return key
+
+
+def handle_completion_message(rt: Runtime, body: str) -> JobRecord | None:
+    """The queue trigger's work; returns the job as this run leaves it."""
+    rt.ensure_resources()
+    try:
+        key = parse_message(body)
+    except BadMessageError as exc:
+        # Retrying cannot fix a malformed message: log it and let it go.
+        log.error("completion: dropped a malformed message: %s", exc)
+        return None
+    record = rt.store.get(key)
+    if record is None:
+        log.error("job=%s: completion for an unknown job; dropped", key)
+        return None
+    return complete_job(rt, record)
+
+
+def complete_job(rt: Runtime, record: JobRecord) -> JobRecord:
+    """Finish `record` if the service has finished it; harmless to run again."""
+    if record.state.is_terminal:
+        log.info(
+            "%s: already %s; duplicate completion ignored", jobs.describe(record), record.state
+        )
+        return record
+    if record.state in (JobState.SUBMITTED, JobState.RUNNING):
+        # A push notification (web hook) may arrive before the poller saw the end.
+        record = _finish_from_service(rt, record)
+    if record.state is not JobState.COMPLETING:
+        log.info(
+            "%s: not finished on the service (%s); nothing to complete",
+            jobs.describe(record),
+            record.state,
+        )
+        return record
+    if record.service_status == "Succeeded":
+        return _complete_success(rt, record)
+    return _complete_failure(rt, record)
+
+
+def _finish_from_service(rt: Runtime, record: JobRecord) -> JobRecord:
+    transcription, _ = rt.speech.get(record.transcription_id)
+    if not transcription.status.is_terminal:
+        return record
+    try:
+        # mark_finished enqueues another message; it will find the job done and stop.
+        return mark_finished(rt, record, transcription)
+    except JobConflictError:
+        return rt.store.get(record.key) or record
+
+
+def _complete_success(rt: Runtime, record: JobRecord) -> JobRecord:
+    try:
+        files = rt.speech.list_files(record.transcription_id)
+    except SpeechNotFoundError:
+        return _transcription_gone(rt, record)
+    results = [f for f in files if f.kind == "Transcription"]
+    if not results:
+        return fail_job(
+            rt,
+            record,
+            reason_code="NoResult",
+            message="the Speech service reported success but produced no transcription file",
+        )
+    raw = rt.speech.download(results[0].content_url)
+    try:
+        result: Any = json.loads(raw)
+        products = _render(rt, record, result)
+    except ValueError as exc:
+        return fail_job(
+            rt,
+            record,
+            reason_code="InvalidResult",
+            message=f"the Speech service's result file could not be read: {exc}",
+        )
+    if "raw" in rt.settings.output_formats:
+        products[RESULT_FILE] = raw
+    container = rt.settings.output_container
+    for relative, data in products.items():
+        suffix = relative[relative.rfind(".") :]
+        upload(
+            rt.storage,
+            container,
+            output_name(record.blob_name, relative),
+            data,
+            content_type=_CONTENT_TYPES.get(suffix, "application/octet-stream"),
+        )
+    log.info(
+        "%s: wrote %s under %s/%s/",
+        jobs.describe(record),
+        ", ".join(sorted(products)),
+        container,
+        output_name(record.blob_name, "x")[:-2],
+    )
+    rt.speech.delete(record.transcription_id)
+    return _mark_done(rt, record)
+
+
+def _render(rt: Runtime, record: JobRecord, result: Any) -> dict[str, bytes]:
+    if not isinstance(result, dict):
+        raise ValueError("the result is not a JSON object")
+    channels = [0] if record.channels == 1 else [0, 1]
+    s = rt.settings
+    meta = TranscriptMetadata(
+        source_name=record.blob_name,
+        job_id=record.key,
+        model=s.speech_model or None,
+        locale=s.speech_locale,
+        channel_count=len(channels),
+        created=record.created.isoformat(),
+        finished=record.finished_at.isoformat() if record.finished_at else None,
+        diarization=record.channels == 1 and s.diarization_enabled,
+        language_identification=bool(s.language_candidates),
+        candidate_locales=s.language_candidates,
+    )
+    return render_products(
+        result,
+        meta,
+        channel_labels=s.channel_labels,
+        formats=s.output_formats,
+        channels=channels,
+    )
+
+
+def _transcription_gone(rt: Runtime, record: JobRecord) -> JobRecord:
+    """The transcription is gone: done if our outputs are in place, else submit again."""
+    marker = _marker_name(rt, record)
+    if marker is not None and exists(rt.storage, rt.settings.output_container, marker):
+        log.info("%s: outputs already written and job deleted; marking done", jobs.describe(record))
+        return _mark_done(rt, record)
+    now = rt.clock()
+    log.warning(
+        "%s: transcription vanished before its results were saved; resubmitting",
+        jobs.describe(record),
+    )
+    return rt.store.save(
+        record,
+        jobs.defer(
+            record,
+            now=now,
+            until=now,
+            reason_code="Vanished",
+            reason=f"transcription {record.transcription_id} disappeared before completion",
+        ),
+    )
+
+
+def _marker_name(rt: Runtime, record: JobRecord) -> str | None:
+    formats = rt.settings.output_formats
+    if "raw" in formats:
+        return output_name(record.blob_name, RESULT_FILE)
+    if "channels" in formats:
+        return output_name(record.blob_name, "channel_0.json")
+    for fmt in ("json", "txt", "vtt", "srt"):
+        if fmt in formats:
+            return output_name(record.blob_name, f"transcript.{fmt}")
+    return None
+
+
+def _complete_failure(rt: Runtime, record: JobRecord) -> JobRecord:
+    code = record.error_code or "Unknown"
+    message = record.error_message or "the Speech service reported the job as failed"
+    if is_transient_failure(code) and record.attempts < rt.settings.max_job_attempts:
+        rt.speech.delete(record.transcription_id)
+        now = rt.clock()
+        until = now + defer_delay(None, minimum=30.0)
+        log.warning(
+            "%s: service failure %s is transient; resubmitting (attempt %d of %d)",
+            jobs.describe(record),
+            code,
+            record.attempts + 1,
+            rt.settings.max_job_attempts,
+        )
+        return rt.store.save(
+            record,
+            jobs.defer(record, now=now, until=until, reason_code=code, reason=message),
+        )
+    if is_transient_failure(code):
+        message = f"{message} (gave up after {record.attempts} attempts)"
+    return fail_job(
+        rt,
+        record,
+        reason_code=code,
+        message=message,
+        service_error_code=code,
+    )
+
+
+def _mark_done(rt: Runtime, record: JobRecord) -> JobRecord:
+    try:
+        return rt.store.save(record, jobs.complete(record, now=rt.clock()))
+    except JobConflictError:
+        latest = rt.store.get(record.key)
+        if latest is not None and latest.state is JobState.DONE:
+            return latest
+        raise

@@ -1,0 +1,197 @@
+"""Job records in Azure Table storage: conditional writes, one query for the active set.
+
+Row layout: PartitionKey ``job`` (one partition, so the poller's active-set query is one
+filtered query, ``Active eq true``, with no fan-out), RowKey = the job key, one property
+per `JobRecord` field plus ``Active``. Every update is a full replace conditional on the
+ETag the record was read with: losing a race raises `JobConflictError`, and the caller
+re-reads instead of overwriting someone else's progress.
+
+`to_entity` / `from_entity` are pure; `JobStore` is the thin adapter over `TableClient`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any, Final
+
+from azure.core import MatchConditions
+from azure.core.exceptions import (
+    ResourceExistsError,
+    ResourceModifiedError,
+    ResourceNotFoundError,
+)
+from azure.data.tables import EdmType, EntityProperty, TableClient, UpdateMode
+
+from shared.errors import JobConflictError
+from shared.jobs import JobRecord, JobState, describe
+from shared.storage import storage_errors
+
+log = logging.getLogger(__name__)
+
+PARTITION: Final = "job"
+ACTIVE_FILTER: Final = "PartitionKey eq 'job' and Active eq true"
+
+_DATETIME_FIELDS: Final = (
+    "created",
+    "updated",
+    "deadline",
+    "next_check_at",
+    "submitted_at",
+    "checked_at",
+    "finished_at",
+)
+# JobRecord field -> Table property name (PascalCase reads well in Storage Explorer).
+_PROPS: Final = {
+    "state": "State",
+    "container": "Container",
+    "blob_name": "BlobName",
+    "blob_etag": "BlobETag",
+    "blob_size": "BlobSize",
+    "created": "Created",
+    "updated": "Updated",
+    "deadline": "Deadline",
+    "next_check_at": "NextCheckAt",
+    "attempts": "Attempts",
+    "channels": "Channels",
+    "audio_format": "AudioFormat",
+    "duration_s": "DurationSeconds",
+    "transcription_id": "TranscriptionId",
+    "transcription_url": "TranscriptionUrl",
+    "service_status": "ServiceStatus",
+    "submitted_at": "SubmittedAt",
+    "checked_at": "CheckedAt",
+    "finished_at": "FinishedAt",
+    "error_code": "ErrorCode",
+    "error_message": "ErrorMessage",
+    "needs_lookup": "NeedsLookup",
+}
+_INT_FIELDS: Final = ("blob_size", "attempts", "channels")
+_MAX_STRING = 30_000  # a Table string property holds 64 KiB (32K UTF-16 characters)
+
+
+def to_entity(record: JobRecord) -> dict[str, Any]:
+    """The Table entity for `record` (None fields are left out; an update then removes them)."""
+    entity: dict[str, Any] = {
+        "PartitionKey": PARTITION,
+        "RowKey": record.key,
+        "Active": record.is_active,
+    }
+    for field, prop in _PROPS.items():
+        value = getattr(record, field)
+        if value is None:
+            continue
+        if isinstance(value, JobState):
+            value = value.value
+        elif field == "blob_size":
+            # Edm.Int32 tops out at 2 GiB; blob sizes are written as Int64 explicitly.
+            value = int(value)
+        elif isinstance(value, str) and len(value) > _MAX_STRING:
+            value = value[:_MAX_STRING]
+        entity[prop] = value
+    return entity
+
+
+def from_entity(entity: Mapping[str, Any], etag: str | None = None) -> JobRecord:
+    """The `JobRecord` a Table entity holds; `etag` becomes its `version`."""
+    values: dict[str, Any] = {}
+    for field, prop in _PROPS.items():
+        if prop not in entity or entity[prop] is None:
+            continue
+        value = entity[prop]
+        if field in _DATETIME_FIELDS:
+            value = _utc(value)
+        elif field in _INT_FIELDS:
+            value = int(value)
+        elif field == "duration_s":
+            value = float(value)
+        elif field == "state":
+            value = JobState(value)
+        values[field] = value
+    return JobRecord(key=str(entity["RowKey"]), version=etag, **values)
+
+
+def _utc(value: datetime) -> datetime:
+    # The SDK hands back naive or tz-aware datetimes depending on version: normalise to UTC.
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _etag_of(entity: Mapping[str, Any]) -> str | None:
+    metadata = getattr(entity, "metadata", None)
+    if isinstance(metadata, Mapping):
+        etag = metadata.get("etag")
+        return str(etag) if etag is not None else None
+    return None
+
+
+class JobStore:
+    """Job records in one table. Storage failures surface as `StorageTransientError`."""
+
+    def __init__(self, table: TableClient) -> None:
+        self._table = table
+
+    def create(self, record: JobRecord) -> JobRecord | None:
+        """Insert a new job; None when a job with this key already exists."""
+        try:
+            with storage_errors("create job"):
+                meta = self._table.create_entity(_with_int64(to_entity(record)))
+        except ResourceExistsError:
+            return None
+        log.info("%s: created in state %s", describe(record), record.state)
+        return _versioned(record, meta)
+
+    def get(self, key: str) -> JobRecord | None:
+        """The job with `key`, or None."""
+        try:
+            with storage_errors("read job"):
+                entity = self._table.get_entity(PARTITION, key)
+        except ResourceNotFoundError:
+            return None
+        return from_entity(entity, _etag_of(entity))
+
+    def save(self, previous: JobRecord, record: JobRecord) -> JobRecord:
+        """Write `record` (a transition of `previous`) if the row is still at `previous.version`.
+
+        Raises `JobConflictError` when another run changed the row first (or deleted it).
+        """
+        if previous.version is None:
+            raise ValueError(f"{describe(previous)}: cannot update a record that was never read")
+        try:
+            with storage_errors("update job"):
+                meta = self._table.update_entity(
+                    _with_int64(to_entity(record)),
+                    mode=UpdateMode.REPLACE,
+                    etag=previous.version,
+                    match_condition=MatchConditions.IfNotModified,
+                )
+        except (ResourceModifiedError, ResourceNotFoundError) as exc:
+            raise JobConflictError(
+                f"{describe(record)}: changed by another run (wanted {previous.state} -> "
+                f"{record.state})"
+            ) from exc
+        if previous.state != record.state:
+            log.info("%s: %s -> %s", describe(record), previous.state, record.state)
+        else:
+            log.debug("%s: updated in state %s", describe(record), record.state)
+        return _versioned(record, meta)
+
+    def active(self) -> list[JobRecord]:
+        """Every job that still needs work, in one (paged) table query."""
+        with storage_errors("query active jobs"):
+            return [
+                from_entity(e, _etag_of(e))
+                for e in self._table.query_entities(ACTIVE_FILTER, results_per_page=1000)
+            ]
+
+
+def _with_int64(entity: dict[str, Any]) -> dict[str, Any]:
+    if "BlobSize" in entity:
+        entity["BlobSize"] = EntityProperty(entity["BlobSize"], EdmType.INT64)
+    return entity
+
+
+def _versioned(record: JobRecord, meta: Mapping[str, Any]) -> JobRecord:
+    etag = meta.get("etag")
+    return dataclasses.replace(record, version=str(etag) if etag is not None else None)

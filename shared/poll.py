@@ -1,0 +1,273 @@
+"""The poller: one table query for the active jobs, then the least Speech traffic that works.
+
+Each run: jobs past their deadline are timed out; due submitted/running jobs get their
+status — by paging ``GET /transcriptions`` (100 per request) when more than
+``POLL_LIST_THRESHOLD`` need one, else by individual GETs with bounded concurrency; finished
+jobs move to `completing` (conditional write) and THEN their completion is enqueued;
+completions whose lease ran out are enqueued again; received/deferred jobs that are due are
+(re)submitted. A job is never asked about before its ``next_check_at`` (Retry-After, or
+``POLL_MIN_INTERVAL_SECONDS`` after submission).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import TYPE_CHECKING, Final
+
+from shared import jobs
+from shared.errors import (
+    JobConflictError,
+    SpeechNotFoundError,
+    SpeechServiceError,
+    SpeechThrottledError,
+    StorageTransientError,
+)
+from shared.jobs import JobRecord, JobState
+from shared.outcomes import fail_job
+from shared.runtime import Runtime
+from shared.storage import storage_errors
+from shared.submit import THROTTLED_CODE, resume_job
+
+if TYPE_CHECKING:
+    from shared.speech_models import Transcription
+
+log = logging.getLogger(__name__)
+
+__all__ = ["COMPLETION_LEASE", "PollReport", "enqueue_completion", "mark_finished", "poll"]
+
+# How long a job may sit in `completing` before the poller enqueues its completion again.
+COMPLETION_LEASE: Final = timedelta(minutes=10)
+_PAGE_SIZE: Final = 100
+
+
+@dataclass
+class PollReport:
+    """What one poller run did (logged, and handy in tests)."""
+
+    active: int = 0
+    checked: int = 0
+    finished: list[str] = field(default_factory=list)
+    enqueued: list[str] = field(default_factory=list)
+    resubmitted: list[str] = field(default_factory=list)
+    timed_out: list[str] = field(default_factory=list)
+    vanished: list[str] = field(default_factory=list)
+    errors: int = 0
+
+
+@dataclass(frozen=True)
+class _Status:
+    transcription: Transcription | None  # None: the service no longer has it (404)
+    retry_after: float | None = None
+
+
+def poll(rt: Runtime) -> PollReport:
+    """One poller run over every active job."""
+    rt.ensure_resources()
+    report = PollReport()
+    active = rt.store.active()
+    report.active = len(active)
+    now = rt.clock()
+    current: list[JobRecord] = []
+    for record in active:
+        if jobs.is_past_deadline(record, now):
+            _guard(report, record, functools.partial(_time_out, rt, record, report))
+        else:
+            current.append(record)
+    due = [r for r in current if jobs.is_due(r, now)]
+    to_check = [r for r in due if r.state in (JobState.SUBMITTED, JobState.RUNNING)]
+    statuses = _statuses(rt, to_check, report)
+    for record in to_check:
+        status = statuses.get(record.transcription_id)
+        if status is not None:
+            _guard(report, record, functools.partial(_apply, rt, record, status, report))
+    for record in due:
+        if record.state is JobState.COMPLETING:
+            _guard(report, record, functools.partial(_reenqueue, rt, record, report))
+    _resubmit(rt, [r for r in due if r.state in (JobState.RECEIVED, JobState.DEFERRED)], report)
+    log.info(
+        "poll: %d active, %d checked, %d finished, %d completions enqueued, %d resubmitted, "
+        "%d timed out, %d vanished, %d errors",
+        report.active,
+        report.checked,
+        len(report.finished),
+        len(report.enqueued),
+        len(report.resubmitted),
+        len(report.timed_out),
+        len(report.vanished),
+        report.errors,
+    )
+    return report
+
+
+def _guard(report: PollReport, record: JobRecord, action: Callable[[], object]) -> None:
+    """Run one job's step; a failure is logged and counted, the rest of the run goes on."""
+    try:
+        action()
+    except JobConflictError:
+        log.info("%s: changed by another run meanwhile; skipped", jobs.describe(record))
+    except (SpeechServiceError, StorageTransientError) as exc:
+        report.errors += 1
+        log.warning("%s: poll step failed, retried next run: %s", jobs.describe(record), exc)
+
+
+def _statuses(rt: Runtime, records: list[JobRecord], report: PollReport) -> dict[str, _Status]:
+    """Transcription id -> status, by listing (many jobs) or individual GETs (few)."""
+    wanted = {r.transcription_id for r in records if r.transcription_id}
+    found: dict[str, _Status] = {}
+    if not wanted:
+        return found
+    if len(wanted) > rt.settings.poll_list_threshold:
+        try:
+            for transcription in rt.speech.iter_transcriptions(page_size=_PAGE_SIZE):
+                if transcription.id in wanted:
+                    found[transcription.id] = _Status(transcription)
+                    if len(found) == len(wanted):
+                        break  # every job we care about is seen: no need for more pages
+        except SpeechThrottledError as exc:
+            log.warning(
+                "poll: listing throttled (retry after %s s); rest next run", exc.retry_after
+            )
+            return found
+        except SpeechServiceError as exc:
+            log.warning("poll: listing failed (%s); falling back to individual GETs", exc)
+    missing = sorted(wanted - found.keys())
+    # Entries missing from the listing (new, or skipped by paging while others deleted) and
+    # the few-jobs case: one GET each, a bounded number at a time.
+    if missing:
+        workers = min(rt.settings.speech_max_concurrency, len(missing))
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="poll") as pool:
+            for tid, status in zip(missing, pool.map(lambda t: _get(rt, t), missing), strict=True):
+                if status is not None:
+                    found[tid] = status
+    report.checked = len(found)
+    return found
+
+
+def _get(rt: Runtime, transcription_id: str) -> _Status | None:
+    try:
+        transcription, retry_after = rt.speech.get(transcription_id)
+    except SpeechNotFoundError:
+        return _Status(None)
+    except SpeechServiceError as exc:
+        log.warning("poll: status of %s unavailable this run: %s", transcription_id, exc)
+        return None
+    return _Status(transcription, retry_after)
+
+
+def _apply(rt: Runtime, record: JobRecord, status: _Status, report: PollReport) -> None:
+    now = rt.clock()
+    transcription = status.transcription
+    if transcription is None:
+        report.vanished.append(record.key)
+        log.warning(
+            "%s: transcription %s is gone from the service; resubmitting",
+            jobs.describe(record),
+            record.transcription_id,
+        )
+        rt.store.save(
+            record,
+            jobs.defer(
+                record,
+                now=now,
+                until=now,
+                reason_code="Vanished",
+                reason=f"transcription {record.transcription_id} disappeared from the service",
+            ),
+        )
+        return
+    if transcription.status.is_terminal:
+        mark_finished(rt, record, transcription)
+        report.finished.append(record.key)
+        report.enqueued.append(record.key)
+        return
+    # Still NotStarted/Running: write only when something changed (state, status, or a
+    # Retry-After that pushes the next check beyond the usual schedule).
+    min_gap = rt.settings.poll_min_interval_seconds
+    wait = max(status.retry_after or 0.0, 0.0)
+    next_check = now + timedelta(seconds=max(wait, min_gap)) if wait > min_gap else None
+    if (
+        record.state is JobState.SUBMITTED
+        or record.service_status != transcription.status
+        or next_check is not None
+    ):
+        rt.store.save(
+            record,
+            jobs.observe(
+                record,
+                now=now,
+                service_status=str(transcription.status),
+                next_check_at=next_check or now + timedelta(seconds=min_gap),
+            ),
+        )
+
+
+def mark_finished(rt: Runtime, record: JobRecord, transcription: Transcription) -> JobRecord:
+    """The service finished the job: move it to `completing`, then enqueue its completion.
+
+    The conditional write comes first, so of two runs that see the end at once only one
+    enqueues; a crash before the enqueue is healed by the completion lease.
+    """
+    saved = rt.store.save(
+        record,
+        jobs.finish(
+            record,
+            now=rt.clock(),
+            service_status=str(transcription.status),
+            lease=COMPLETION_LEASE,
+            error_code=transcription.error_code or "",
+            error_message=transcription.error_message or "",
+        ),
+    )
+    enqueue_completion(rt, saved)
+    return saved
+
+
+def enqueue_completion(rt: Runtime, record: JobRecord) -> None:
+    """Send ``{"job_key": ...}`` to the completion queue (base64, as the host expects)."""
+    with storage_errors("enqueue completion"):
+        rt.completion_queue.send_message(json.dumps({"job_key": record.key}))
+    log.info("%s: completion enqueued (%s)", jobs.describe(record), record.service_status)
+
+
+def _reenqueue(rt: Runtime, record: JobRecord, report: PollReport) -> None:
+    saved = rt.store.save(record, jobs.renew_lease(record, now=rt.clock(), lease=COMPLETION_LEASE))
+    log.warning(
+        "%s: completion did not finish within its lease; enqueued again", jobs.describe(saved)
+    )
+    enqueue_completion(rt, saved)
+    report.enqueued.append(record.key)
+
+
+def _time_out(rt: Runtime, record: JobRecord, report: PollReport) -> None:
+    hours = rt.settings.job_timeout_hours
+    fail_job(
+        rt,
+        record,
+        reason_code="TimedOut",
+        message=(
+            f"the job did not finish within JOB_TIMEOUT_HOURS ({hours:g} h); it was "
+            f"{record.state} (service status {record.service_status or 'unknown'})"
+        ),
+    )
+    report.timed_out.append(record.key)
+
+
+def _resubmit(rt: Runtime, records: Iterable[JobRecord], report: PollReport) -> None:
+    for record in records:
+        try:
+            result = resume_job(rt, record)
+        except (SpeechServiceError, StorageTransientError) as exc:
+            report.errors += 1
+            log.warning("%s: resubmission failed, retried next run: %s", jobs.describe(record), exc)
+            continue
+        report.resubmitted.append(record.key)
+        if result.state is JobState.DEFERRED and result.error_code == THROTTLED_CODE:
+            # Still throttled: submitting the rest now would only earn more 429s.
+            log.info("poll: Speech is throttling; remaining resubmissions wait for the next run")
+            break

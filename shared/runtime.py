@@ -1,0 +1,77 @@
+"""The process-wide objects the functions share: settings, storage clients, job store, Speech.
+
+Built once per process and per settings (cheap after the first call), so a warm instance
+reuses its connection pools. The Speech client and the resource check are created lazily:
+a function that does not need them does not pay for them.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from shared.job_store import JobStore
+from shared.speech_client import SpeechClient
+from shared.storage import SasSigner, StorageClients, ensure_resources
+
+if TYPE_CHECKING:
+    from azure.storage.queue import QueueClient
+
+    from shared.settings import Settings
+
+__all__ = ["Runtime", "runtime_for", "utc_now"]
+
+
+def utc_now() -> datetime:
+    """The current time, timezone-aware UTC."""
+    return datetime.now(UTC)
+
+
+class Runtime:
+    """Settings plus the clients built from them; `clock` is replaceable in tests."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        storage: StorageClients,
+        *,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self.settings = settings
+        self.storage = storage
+        self.clock = clock
+        self.store = JobStore(storage.table_client(settings.jobs_table))
+        self.signer = SasSigner(storage.blob)
+        self._speech: SpeechClient | None = None
+        self._queue: QueueClient | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def speech(self) -> SpeechClient:
+        """The Speech client (created on first use; it holds a connection pool)."""
+        with self._lock:
+            if self._speech is None:
+                self._speech = SpeechClient.from_settings(self.settings)
+            return self._speech
+
+    @property
+    def completion_queue(self) -> QueueClient:
+        """The completion queue, base64-encoded as the Functions host expects."""
+        with self._lock:
+            if self._queue is None:
+                self._queue = self.storage.base64_queue(self.settings.completion_queue)
+            return self._queue
+
+    def ensure_resources(self) -> None:
+        """Create containers, table and queues if missing (once per process)."""
+        ensure_resources(self.storage, self.settings)
+
+
+@functools.cache
+def runtime_for(settings: Settings) -> Runtime:
+    """The shared runtime for `settings`, its storage from the connection they name."""
+    return Runtime(settings, StorageClients.from_setting(os.environ, settings.storage_connection))

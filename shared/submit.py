@@ -1,0 +1,317 @@
+"""Submitting a recording to Speech: from a new blob (blob trigger) or a due job (poller).
+
+The job record is written before anything else happens, so a duplicate trigger for the same
+blob version finds it and does nothing. The header is checked with ranged reads (never the
+whole recording); bad input ends as `rejected` with an error report and the function
+succeeds (bad input must not go to the poison queue). Speech throttling and transient
+errors defer the job for the poller to resubmit; permanent errors fail it with a report.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Final
+
+from azure.core.exceptions import ResourceModifiedError, ResourceNotFoundError
+
+from shared import jobs
+from shared.audio_header import sniff_audio
+from shared.errors import (
+    InputRejectedError,
+    JobConflictError,
+    SpeechAuthError,
+    SpeechPermanentError,
+    SpeechServiceError,
+    SpeechThrottledError,
+    SpeechTransientError,
+    redact_url,
+)
+from shared.jobs import JobRecord, JobState
+from shared.outcomes import fail_job, reject_job
+from shared.runtime import Runtime
+from shared.speech_models import build_submit_body
+from shared.storage import range_reader, storage_errors
+
+if TYPE_CHECKING:
+    from azure.storage.blob import BlobClient
+
+    from shared.speech_models import Transcription
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "SUBMIT_LEASE",
+    "THROTTLED_CODE",
+    "defer_delay",
+    "handle_new_blob",
+    "resume_job",
+    "submit_job",
+]
+
+# How long a run holds a job it is submitting before another run may take over. Longer
+# than a function may run (host.json functionTimeout 10 min), so a live run is never robbed.
+SUBMIT_LEASE: Final = timedelta(minutes=11)
+# The reason code of a job deferred because Speech answered 429 to its submission.
+THROTTLED_CODE: Final = "Throttled"
+_DEFER_BASE_S: Final = 60.0
+_DEFER_MAX_S: Final = 15 * 60.0
+_AUTH_DEFER_S: Final = 10 * 60.0
+
+
+def defer_delay(retry_after: float | None, *, minimum: float = _DEFER_BASE_S) -> timedelta:
+    """When to try again: the service's Retry-After when it gave one, else a jittered minute.
+
+    Jitter spreads a bulk upload's deferred jobs over time instead of retrying them together.
+    """
+    base = max(retry_after or 0.0, minimum)
+    jittered = base * (1.0 + random.random())  # noqa: S311 - jitter, not cryptography
+    return timedelta(seconds=min(jittered, max(_DEFER_MAX_S, base)))
+
+
+def handle_new_blob(rt: Runtime, blob: BlobClient) -> JobRecord | None:
+    """The blob trigger's work: record the job for this blob version and submit it.
+
+    Returns the job as it ends this run, or None when the blob is already gone.
+    """
+    rt.ensure_resources()
+    container, name = blob.container_name, blob.blob_name
+    try:
+        with storage_errors("read input properties"):
+            props = blob.get_blob_properties()
+    except ResourceNotFoundError:
+        log.warning(
+            "blob=%s/%s: deleted before it could be processed; nothing to do", container, name
+        )
+        return None
+    now = rt.clock()
+    record = jobs.new_job(
+        container=container,
+        name=name,
+        etag=str(props.etag),
+        size=int(props.size),
+        now=now,
+        timeout=timedelta(hours=rt.settings.job_timeout_hours),
+        lease=SUBMIT_LEASE,
+    )
+    created = rt.store.create(record)
+    if created is not None:
+        return submit_job(rt, created, blob=blob)
+    existing = rt.store.get(record.key)
+    if existing is None:  # created and deleted in between: only an operator does that
+        log.warning("%s: job record vanished; leaving it to the sweep", jobs.describe(record))
+        return None
+    if existing.state in (JobState.RECEIVED, JobState.DEFERRED) and jobs.is_due(existing, now):
+        log.info("%s: duplicate trigger resumes a stalled job", jobs.describe(existing))
+        return resume_job(rt, existing, blob=blob)
+    log.info(
+        "%s: duplicate trigger for this blob version (job is %s); nothing to do",
+        jobs.describe(existing),
+        existing.state,
+    )
+    return existing
+
+
+def resume_job(rt: Runtime, record: JobRecord, *, blob: BlobClient | None = None) -> JobRecord:
+    """Claim a due received/deferred job (conditional write = lease) and submit it."""
+    try:
+        claimed = rt.store.save(record, jobs.claim(record, now=rt.clock(), lease=SUBMIT_LEASE))
+    except JobConflictError:
+        log.info("%s: another run took the job first", jobs.describe(record))
+        return record
+    return submit_job(rt, claimed, blob=blob)
+
+
+def submit_job(rt: Runtime, record: JobRecord, *, blob: BlobClient | None = None) -> JobRecord:
+    """Check the input (once), then submit it unless an earlier POST's job is found.
+
+    `record` must be held by this run (just created, or claimed).
+    """
+    if blob is None:
+        blob = rt.storage.blob_client(record.container, record.blob_name)
+    if not record.audio_format:
+        checked = _check_input(rt, record, blob)
+        if checked.state.is_terminal:
+            return checked
+        record = checked
+    if record.attempts >= rt.settings.max_job_attempts:
+        return fail_job(
+            rt,
+            record,
+            reason_code="OutOfAttempts",
+            message=(
+                f"the Speech service did not complete the job in {record.attempts} attempts; "
+                f"last error: {record.error_code or 'unknown'} {record.error_message}".strip()
+            ),
+            service_error_code=record.error_code,
+        )
+    if record.needs_lookup:
+        adopted = _adopt_earlier_submission(rt, record)
+        if adopted is not None:
+            return adopted
+    return _post(rt, record)
+
+
+def _check_input(rt: Runtime, record: JobRecord, blob: BlobClient) -> JobRecord:
+    try:
+        info = sniff_audio(
+            range_reader(blob, record.blob_etag),
+            name=record.blob_name,
+            size=record.blob_size,
+            max_bytes=rt.settings.max_audio_mb * 1024 * 1024,
+        )
+    except InputRejectedError as exc:
+        return reject_job(rt, record, reason_code=exc.reason_code, message=exc.message)
+    except ResourceNotFoundError:
+        return reject_job(
+            rt,
+            record,
+            reason_code="InputDeleted",
+            message="the recording was deleted before it could be transcribed",
+        )
+    except ResourceModifiedError:
+        # A newer version was uploaded; it has its own job (and its own outcome).
+        log.info("%s: superseded by a newer upload; this version is skipped", jobs.describe(record))
+        return rt.store.save(
+            record,
+            jobs.reject(
+                record,
+                now=rt.clock(),
+                reason_code="Superseded",
+                reason="the blob was overwritten before this version was submitted",
+            ),
+        )
+    log.info(
+        "%s: %s audio, %s channel(s), %s s",
+        jobs.describe(record),
+        info.format,
+        info.channels,
+        f"{info.duration_s:.1f}" if info.duration_s is not None else "unknown",
+    )
+    return jobs.with_audio(
+        record, channels=info.channels, audio_format=info.format, duration_s=info.duration_s
+    )
+
+
+def _adopt_earlier_submission(rt: Runtime, record: JobRecord) -> JobRecord | None:
+    """A transcription named after this job from an earlier, unrecorded POST: keep one."""
+    found = rt.speech.find_by_display_name(record.key)
+    usable = [t for t in found if t.status != "Failed"]
+    for extra in [t for t in found if t.status == "Failed"] + usable[1:]:
+        log.info("%s: deleting leftover transcription %s", jobs.describe(record), extra.id)
+        rt.speech.delete(extra.id)
+    if not usable:
+        return None
+    keep = usable[0]
+    log.info(
+        "%s: found transcription %s from an earlier attempt; not submitting again",
+        jobs.describe(record),
+        keep.id,
+    )
+    return _record_submission(rt, record, keep)
+
+
+def _post(rt: Runtime, record: JobRecord) -> JobRecord:
+    s = rt.settings
+    now = rt.clock()
+    mono = record.channels == 1
+    sas_url = rt.signer.read_url(
+        record.container,
+        record.blob_name,
+        now=now,
+        validity=timedelta(hours=s.sas_validity_hours),
+    )
+    body = build_submit_body(
+        display_name=record.key,
+        content_url=sas_url,
+        locale=s.speech_locale,
+        channels=[0] if mono else [0, 1],
+        time_to_live_hours=s.time_to_live_hours,
+        model_url=s.speech_model,
+        word_timestamps=s.word_timestamps,
+        punctuation_mode=s.punctuation_mode,
+        profanity_filter_mode=s.profanity_filter_mode,
+        diarization_max_speakers=(
+            s.diarization_max_speakers if (mono and s.diarization_enabled) else None
+        ),
+        language_candidates=s.language_candidates,
+        language_id_mode=s.language_id_mode,
+    )
+    try:
+        transcription = rt.speech.submit(body)
+    except SpeechThrottledError as exc:
+        return _defer(rt, record, exc, code=THROTTLED_CODE, needs_lookup=False)
+    except SpeechTransientError as exc:
+        # A timeout or 5xx may hide a job the service did create: look before posting again.
+        return _defer(rt, record, exc, needs_lookup=True)
+    except SpeechAuthError as exc:
+        # Wrong key or missing role: an operator fixes it; the job waits (until its deadline).
+        log.error("%s: Speech refused the credentials: %s", jobs.describe(record), exc)
+        return _defer(rt, record, exc, needs_lookup=False, minimum=_AUTH_DEFER_S)
+    except SpeechPermanentError as exc:
+        code = exc.detail_code or "SubmitRejected"
+        return fail_job(
+            rt,
+            record,
+            reason_code=code,
+            message=f"the Speech service rejected the job: {exc.message}",
+            service_error_code=code,
+        )
+    return _record_submission(rt, record, transcription)
+
+
+def _record_submission(rt: Runtime, record: JobRecord, transcription: Transcription) -> JobRecord:
+    url = redact_url(transcription.self_url)
+    new = jobs.submitted(
+        record,
+        now=rt.clock(),
+        transcription_id=transcription.id,
+        transcription_url=url,
+        first_check=timedelta(seconds=rt.settings.poll_min_interval_seconds),
+    )
+    try:
+        saved = rt.store.save(record, new)
+    except JobConflictError:
+        # Someone else moved the job while we held its lease (should not happen): do not
+        # leave our transcription behind as an orphan.
+        log.warning(
+            "%s: lost the job while submitting; deleting transcription %s",
+            jobs.describe(record),
+            transcription.id,
+        )
+        rt.speech.delete(transcription.id)
+        raise
+    log.info("%s: submitted as %s", jobs.describe(saved), url)
+    return saved
+
+
+def _defer(
+    rt: Runtime,
+    record: JobRecord,
+    exc: SpeechServiceError,
+    *,
+    needs_lookup: bool,
+    code: str = "",
+    minimum: float = _DEFER_BASE_S,
+) -> JobRecord:
+    now = rt.clock()
+    until: datetime = now + defer_delay(exc.retry_after, minimum=minimum)
+    code = code or exc.detail_code or type(exc).__name__
+    log.warning(
+        "%s: submission deferred until %s (%s)",
+        jobs.describe(record),
+        until.isoformat(timespec="seconds"),
+        code,
+    )
+    return rt.store.save(
+        record,
+        jobs.defer(
+            record,
+            now=now,
+            until=until,
+            reason_code=code,
+            reason=exc.message,
+            needs_lookup=needs_lookup,
+        ),
+    )
