@@ -1,0 +1,258 @@
+"""Blob trigger, polling source (LogsAndContainerScan): scan, invoke once per name + ETag.
+
+Like the Functions host, devhost keeps a *receipt* per function, blob name and ETag in the
+`azure-webjobs-hosts` container (`blobreceipts/<hostId>/Host.Functions.<name>/<etag>/
+<container>/<blob>`), so a restarted host does not process a blob version again. A failed
+invocation is retried on the next scans; after `poisonBlobThreshold` tries a message goes
+to the `webjobs-blobtrigger-poison` queue and the receipt is completed.
+Delivery is at least once: a crash between the invocation and the receipt repeats it.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import logging
+import re
+import threading
+from collections.abc import Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from functools import partial
+
+from azure.core.exceptions import ResourceExistsError
+from azure.storage.blob import BlobProperties, BlobServiceClient
+from azure.storage.queue import QueueServiceClient
+
+from devhost.blob_binding import blob_argument
+from devhost.host_config import BlobOptions
+from devhost.invoker import Invoker, Outcome
+from devhost.setting_refs import BindingConfigError
+
+log = logging.getLogger("devhost")
+
+HOSTS_CONTAINER = "azure-webjobs-hosts"
+POISON_QUEUE = "webjobs-blobtrigger-poison"
+_PARAM = re.compile(r"\{([^{}]+)\}")
+
+
+@dataclass(frozen=True)
+class BlobPath:
+    """A blob trigger path such as `audio-input/{name}`: container plus a name pattern."""
+
+    container: str
+    pattern: str
+
+    @classmethod
+    def parse(cls, path: str, *, function: str) -> BlobPath:
+        """Split and validate a (setting-resolved) trigger path."""
+        container, sep, pattern = path.partition("/")
+        if not sep or not container or "{" in container:
+            raise BindingConfigError(
+                f"Function '{function}': blob trigger path {path!r} must be "
+                "'<container>/<name pattern>', e.g. 'audio-input/{name}'."
+            )
+        return cls(container=container, pattern=pattern or "{name}")
+
+    @property
+    def prefix(self) -> str:
+        """The literal start of every matching blob name (listing is filtered by it)."""
+        return self.pattern.split("{", 1)[0]
+
+    def match(self, blob_name: str) -> dict[str, str] | None:
+        """Binding values (`{name}` may span folders) or None when the name does not match."""
+        parts: list[str] = []
+        names: list[str] = []
+        last = 0
+        for m in _PARAM.finditer(self.pattern):
+            parts.append(re.escape(self.pattern[last : m.start()]))
+            names.append(m.group(1))
+            parts.append(f"(?P<p{len(names) - 1}>.+?)")
+            last = m.end()
+        parts.append(re.escape(self.pattern[last:]))
+        found = re.fullmatch("".join(parts), blob_name, flags=re.DOTALL)
+        if found is None:
+            return None
+        return {name: found.group(f"p{i}") for i, name in enumerate(names)}
+
+
+def receipt_name(host_id: str, function: str, etag: str, container: str, blob: str) -> str:
+    """The receipt blob name the host uses for one blob version and function."""
+    return (
+        f"blobreceipts/{host_id}/Host.Functions.{function}/{etag.strip(chr(34))}/{container}/{blob}"
+    )
+
+
+def poison_message(function: str, container: str, blob: str, etag: str) -> str:
+    """The base64 JSON message the host puts on `webjobs-blobtrigger-poison`.
+
+    The ETag is quoted, as the service returns it in headers (listings omit the quotes).
+    """
+    body = {
+        "Type": "BlobTrigger",
+        "FunctionId": f"Host.Functions.{function}",
+        "BlobType": "BlockBlob",
+        "ContainerName": container,
+        "BlobName": blob,
+        "ETag": f'"{etag.strip(chr(34))}"',
+    }
+    return base64.b64encode(json.dumps(body).encode("utf-8")).decode("ascii")
+
+
+@dataclass
+class _Receipt:
+    completed: bool
+    attempts: int
+
+
+class BlobTriggerListener:
+    """Scans one function's container and invokes it for new blob versions."""
+
+    def __init__(
+        self,
+        invoker: Invoker,
+        *,
+        path: BlobPath,
+        connection: str,
+        service: BlobServiceClient,
+        host_service: BlobServiceClient,
+        host_queues: QueueServiceClient,
+        host_id: str,
+        options: BlobOptions,
+    ) -> None:
+        self.invoker = invoker
+        self.path = path
+        self._connection = connection
+        self._service = service
+        self._hosts = host_service.get_container_client(HOSTS_CONTAINER)
+        self._poison = host_queues.get_queue_client(POISON_QUEUE)
+        self._host_id = host_id
+        self._options = options
+        self._executor = ThreadPoolExecutor(
+            max_workers=options.max_degree_of_parallelism,
+            thread_name_prefix=f"blob-{invoker.spec.name}",
+        )
+        self._lock = threading.Lock()
+        self._receipts: dict[tuple[str, str], _Receipt] | None = None
+        self._inflight: dict[tuple[str, str], Future[Outcome]] = {}
+        self._ready = False
+
+    @property
+    def name(self) -> str:
+        return self.invoker.spec.name
+
+    def _prepare(self) -> None:
+        if self._ready:
+            return
+        for create in (self._hosts.create_container, self._poison.create_queue):
+            with contextlib.suppress(ResourceExistsError):
+                create()
+        self._ready = True
+
+    def _load_receipts(self) -> dict[tuple[str, str], _Receipt]:
+        # Read once per start; afterwards this process is the only writer (single instance).
+        if self._receipts is None:
+            base = f"blobreceipts/{self._host_id}/Host.Functions.{self.name}/"
+            receipts: dict[tuple[str, str], _Receipt] = {}
+            for item in self._hosts.list_blobs(name_starts_with=base, include=["metadata"]):
+                etag, _, rest = item.name[len(base) :].partition("/")
+                container, _, blob = rest.partition("/")
+                if container != self.path.container:
+                    continue
+                meta = item.metadata or {}
+                receipts[(blob, etag)] = _Receipt(
+                    completed=meta.get("Completed", "true") == "true",
+                    attempts=int(meta.get("Attempts", "0")),
+                )
+            self._receipts = receipts
+        return self._receipts
+
+    def scan(self) -> list[Future[Outcome]]:
+        """List the container once and start an invocation for each unprocessed blob version."""
+        self._prepare()
+        container = self._service.get_container_client(self.path.container)
+        if not container.exists():
+            log.debug("Container %s does not exist yet (function %s)", container, self.name)
+            return []
+        receipts = self._load_receipts()
+        started: list[Future[Outcome]] = []
+        for blob in container.list_blobs(name_starts_with=self.path.prefix or None):
+            values = self.path.match(blob.name)
+            if values is None:
+                continue
+            key = (blob.name, str(blob.etag).strip('"'))
+            with self._lock:
+                receipt = receipts.get(key)
+                if (receipt is not None and receipt.completed) or key in self._inflight:
+                    continue
+                future = self._executor.submit(self._process, blob, values)
+                self._inflight[key] = future
+            future.add_done_callback(partial(self._done, key))
+            started.append(future)
+        return started
+
+    def _done(self, key: tuple[str, str], _future: Future[Outcome]) -> None:
+        with self._lock:
+            self._inflight.pop(key, None)
+
+    def _process(self, blob: BlobProperties, values: Mapping[str, str]) -> Outcome:
+        container = self.path.container
+        metadata = {
+            **values,
+            "BlobTrigger": f"{container}/{blob.name}",
+            "Uri": self._service.get_blob_client(container, blob.name).url,
+        }
+        spec = self.invoker.spec
+        trigger = spec.trigger["name"]
+        reason = f"New blob detected({self.source_label}): {container}/{blob.name}"
+        try:
+            argument = blob_argument(
+                spec.annotation(trigger),
+                service=self._service,
+                connection=self._connection,
+                container=container,
+                blob=blob.name,
+            )
+        except Exception as exc:  # binding failed: counts as a failed try, as on the host
+            log.exception("Binding blob %s/%s for %s failed", container, blob.name, self.name)
+            outcome = Outcome("", spec.name, False, 0.0, error=exc)
+        else:
+            outcome = self.invoker(reason, argument, metadata)
+        self._record(blob, outcome)
+        return outcome
+
+    source_label = "LogsAndContainerScan"
+
+    def _record(self, blob: BlobProperties, outcome: Outcome) -> None:
+        etag = str(blob.etag)
+        key = (blob.name, etag.strip('"'))
+        receipts = self._load_receipts()
+        previous = receipts.get(key, _Receipt(completed=False, attempts=0))
+        attempts = previous.attempts + (0 if outcome.succeeded else 1)
+        completed = outcome.succeeded or attempts >= self._options.poison_blob_threshold
+        if not outcome.succeeded and completed:
+            log.error(
+                "Blob '%s/%s' (ETag %s) failed %d times in function %s; moving it to the "
+                "poison queue '%s'.",
+                self.path.container,
+                blob.name,
+                etag,
+                attempts,
+                self.name,
+                POISON_QUEUE,
+            )
+            self._poison.send_message(
+                poison_message(self.name, self.path.container, blob.name, etag)
+            )
+        self._hosts.upload_blob(
+            receipt_name(self._host_id, self.name, etag, self.path.container, blob.name),
+            b"",
+            overwrite=True,
+            metadata={"Completed": str(completed).lower(), "Attempts": str(attempts)},
+        )
+        receipts[key] = _Receipt(completed=completed, attempts=attempts)
+
+    def shutdown(self, wait: bool) -> None:
+        """Stop taking work; wait for running invocations when `wait`."""
+        self._executor.shutdown(wait=wait, cancel_futures=True)

@@ -1,0 +1,273 @@
+"""Invoke one function the way the Functions host does: bind arguments, run, log, deliver outputs.
+
+Every execution is logged like `func start` does:
+`Executing 'Functions.<name>' (Reason='...', Id=<uuid>)` then
+`Executed 'Functions.<name>' (Succeeded|Failed, Id=<uuid>, Duration=<ms>ms)`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextvars
+import inspect
+import logging
+import re
+import threading
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import azure.functions as func
+from azure.functions import _abc as func_abc
+
+from devhost.blob_binding import blob_argument
+from devhost.connections import DEFAULT_CONNECTION, blob_service, queue_service
+from devhost.host_config import HostConfig
+from devhost.indexing import FunctionSpec
+from devhost.setting_refs import BindingConfigError, resolve_setting_refs
+
+log = logging.getLogger("devhost")
+
+# The function whose code is running on this thread; the log filter shows it on app logs.
+current_function: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "devhost_current_function", default=None
+)
+
+_SUPPORTED_EXTRA = {("blob", "in"), ("blob", "out"), ("queue", "out"), ("http", "out")}
+_EXPRESSION = re.compile(r"\{([^{}]+)\}")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The result of one execution."""
+
+    invocation_id: str
+    function: str
+    succeeded: bool
+    duration_ms: float
+    result: Any = None
+    error: BaseException | None = None
+
+
+class _Out(func.Out[Any]):
+    """The object an output-binding parameter receives."""
+
+    def __init__(self) -> None:
+        self._value: Any = None
+        self.was_set = False
+
+    def set(self, val: Any) -> None:
+        self._value = val
+        self.was_set = True
+
+    def get(self) -> Any:
+        return self._value
+
+
+class _Context(func_abc.Context):
+    """The `context` argument: invocation id, function name and directory."""
+
+    def __init__(self, invocation_id: str, name: str, directory: str) -> None:
+        self._id = invocation_id
+        self._name = name
+        self._directory = directory
+        self._local = threading.local
+
+    @property
+    def invocation_id(self) -> str:
+        return self._id
+
+    @property
+    def thread_local_storage(self) -> type[threading.local]:
+        return self._local
+
+    @property
+    def function_name(self) -> str:
+        return self._name
+
+    @property
+    def function_directory(self) -> str:
+        return self._directory
+
+    @property
+    def trace_context(self) -> func_abc.TraceContext:
+        raise NotImplementedError("devhost has no distributed tracing context")
+
+    @property
+    def retry_context(self) -> func_abc.RetryContext:
+        raise NotImplementedError("devhost has no retry policies")
+
+
+def fill_expression(template: str, metadata: Mapping[str, str], *, function: str) -> str:
+    """Replace `{name}`-style binding expressions with trigger metadata values."""
+
+    def substitute(match: re.Match[str]) -> str:
+        key = match.group(1)
+        if key not in metadata:
+            raise BindingConfigError(
+                f"Function '{function}': binding expression {{{key}}} in {template!r} has no "
+                f"value; the trigger provides {sorted(metadata)}."
+            )
+        return metadata[key]
+
+    return _EXPRESSION.sub(substitute, template)
+
+
+def check_supported(spec: FunctionSpec) -> None:
+    """Raise BindingConfigError for bindings devhost does not implement."""
+    for binding in spec.bindings:
+        kind = str(binding.get("type"))
+        if kind.endswith("Trigger"):
+            continue
+        direction = str(binding.get("direction", "")).lower()
+        if (kind, direction) not in _SUPPORTED_EXTRA:
+            raise BindingConfigError(
+                f"Function '{spec.name}': devhost does not support the {direction} binding "
+                f"'{kind}' ('{binding.get('name')}'). Supported besides triggers: blob input/"
+                "output, queue output, HTTP output. Run it with `func start` instead."
+            )
+
+
+class Invoker:
+    """Runs one function: binds inputs and outputs around a trigger value."""
+
+    def __init__(
+        self,
+        spec: FunctionSpec,
+        *,
+        settings: Mapping[str, str],
+        host: HostConfig,
+        root: Path,
+    ) -> None:
+        check_supported(spec)
+        self.spec = spec
+        self._settings = settings
+        self._host = host
+        self._root = root
+
+    def __call__(
+        self, reason: str, trigger_value: Any, metadata: Mapping[str, str] | None = None
+    ) -> Outcome:
+        """Execute the function once; never raises (failures are in the Outcome)."""
+        invocation_id = str(uuid.uuid4())
+        name = self.spec.name
+        log.info("Executing 'Functions.%s' (Reason='%s', Id=%s)", name, reason, invocation_id)
+        start = time.monotonic()
+        token = current_function.set(name)
+        try:
+            result = self._run(invocation_id, trigger_value, dict(metadata or {}))
+        except Exception as exc:
+            duration = (time.monotonic() - start) * 1000
+            log.error(
+                "Executed 'Functions.%s' (Failed, Id=%s, Duration=%dms)",
+                name,
+                invocation_id,
+                duration,
+                exc_info=exc,
+            )
+            return Outcome(invocation_id, name, False, duration, error=exc)
+        finally:
+            current_function.reset(token)
+        duration = (time.monotonic() - start) * 1000
+        timeout = self._host.function_timeout
+        if timeout is not None and duration > timeout * 1000:
+            log.warning(
+                "Function 'Functions.%s' (Id=%s) ran %.0f s, longer than functionTimeout "
+                "(%.0f s); the Functions host would have stopped it.",
+                name,
+                invocation_id,
+                duration / 1000,
+                timeout,
+            )
+        log.info(
+            "Executed 'Functions.%s' (Succeeded, Id=%s, Duration=%dms)",
+            name,
+            invocation_id,
+            duration,
+        )
+        return Outcome(invocation_id, name, True, duration, result=result)
+
+    def _run(self, invocation_id: str, trigger_value: Any, metadata: dict[str, str]) -> Any:
+        spec = self.spec
+        trigger_name = spec.trigger["name"]
+        by_name = {b["name"]: b for b in spec.bindings}
+        kwargs: dict[str, Any] = {}
+        outs: dict[str, _Out] = {}
+        for param in spec.parameters():
+            binding = by_name.get(param)
+            if param == trigger_name:
+                kwargs[param] = trigger_value
+            elif binding is not None and str(binding.get("direction")).lower() == "out":
+                outs[param] = kwargs[param] = _Out()
+            elif binding is not None:
+                kwargs[param] = self._blob_input(binding, param, metadata)
+            elif param == "context":
+                kwargs[param] = _Context(invocation_id, spec.name, str(self._root))
+            else:
+                raise BindingConfigError(
+                    f"Function '{spec.name}': parameter '{param}' matches no binding."
+                )
+        function = spec.user_function
+        if inspect.iscoroutinefunction(function):
+            result = asyncio.run(function(**kwargs))
+        else:
+            result = function(**kwargs)
+        for param, out in outs.items():
+            if out.was_set:
+                self._deliver(by_name[param], out.get(), metadata)
+        returned = by_name.get("$return")
+        if returned is not None and returned["type"] != "http" and result is not None:
+            self._deliver(returned, result, metadata)
+        return result
+
+    def _path(self, binding: dict[str, Any], metadata: Mapping[str, str]) -> tuple[str, str]:
+        path = resolve_setting_refs(
+            str(binding["path"]), self._settings, function=self.spec.name, prop="path"
+        )
+        container, _, blob = fill_expression(path, metadata, function=self.spec.name).partition("/")
+        return container, blob
+
+    def _blob_input(self, binding: dict[str, Any], param: str, metadata: dict[str, str]) -> Any:
+        container, blob = self._path(binding, metadata)
+        connection = str(binding.get("connection") or DEFAULT_CONNECTION)
+        return blob_argument(
+            self.spec.annotation(param),
+            service=blob_service(connection, self._settings, function=self.spec.name),
+            connection=connection,
+            container=container,
+            blob=blob,
+        )
+
+    def _deliver(self, binding: dict[str, Any], value: Any, metadata: dict[str, str]) -> None:
+        connection = str(binding.get("connection") or DEFAULT_CONNECTION)
+        if binding["type"] == "blob":
+            container, blob = self._path(binding, metadata)
+            service = blob_service(connection, self._settings, function=self.spec.name)
+            data = value.encode("utf-8") if isinstance(value, str) else value
+            service.get_blob_client(container, blob).upload_blob(data, overwrite=True)
+            return
+        queue_name = resolve_setting_refs(
+            str(binding["queueName"]), self._settings, function=self.spec.name, prop="queueName"
+        )
+        queue = queue_service(connection, self._settings, function=self.spec.name)
+        client = queue.get_queue_client(queue_name.lower())
+        values = value if isinstance(value, list) else [value]
+        for item in values:
+            raw = item.encode("utf-8") if isinstance(item, str) else bytes(item)
+            if self._host.queues.message_encoding == "base64":
+                client.send_message(base64.b64encode(raw).decode("ascii"))
+            else:
+                client.send_message(raw.decode("utf-8"))
+
+
+class FunctionLogFilter(logging.Filter):
+    """Adds `function` (e.g. `Functions.on_blob: `) to records logged by a running function."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        name = current_function.get()
+        record.function = f"Functions.{name}: " if name and record.name != "devhost" else ""
+        return True

@@ -1,0 +1,100 @@
+"""Timer trigger: NCRONTAB schedule in UTC, one run at a time, `past_due` when late.
+
+Runs happen on the listener's own thread, so a run that is still going delays the next
+one (which then starts late, with `past_due=True`); missed occurrences collapse into one.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+from azure.functions.timer import TimerRequest
+
+from devhost.invoker import Invoker, Outcome
+from devhost.ncrontab import NCronSchedule
+
+log = logging.getLogger("devhost")
+
+PAST_DUE_AFTER = timedelta(seconds=1)
+
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    """The current time, timezone-aware in UTC."""
+    return datetime.now(UTC)
+
+
+class TimerTriggerListener:
+    """Fires one function on its schedule."""
+
+    def __init__(
+        self,
+        invoker: Invoker,
+        *,
+        schedule: NCronSchedule,
+        run_on_startup: bool = False,
+        clock: Clock = utc_now,
+    ) -> None:
+        self.invoker = invoker
+        self.schedule = schedule
+        self.run_on_startup = run_on_startup
+        self._clock = clock
+        self._last: datetime | None = None
+        self.next_due = schedule.next_after(clock())
+        self._run_lock = threading.Lock()
+
+    @property
+    def name(self) -> str:
+        return self.invoker.spec.name
+
+    def fire(self, *, scheduled: datetime | None = None, startup: bool = False) -> Outcome:
+        """Run the function now for the occurrence `scheduled` (one run at a time)."""
+        with self._run_lock:
+            now = self._clock()
+            past_due = scheduled is not None and now - scheduled > PAST_DUE_AFTER
+            request = TimerRequest(
+                past_due=past_due,
+                schedule_status={
+                    "Last": self._last.isoformat() if self._last else None,
+                    "Next": self.schedule.next_after(scheduled or now).isoformat(),
+                    "LastUpdated": now.isoformat(),
+                },
+                schedule={"AdjustForDST": False},
+            )
+            reason = (
+                "Timer fired at startup (runOnStartup)."
+                if startup
+                else f"Timer fired at {now.isoformat()}"
+            )
+            outcome = self.invoker(reason, request)
+            self._last = scheduled or now
+            return outcome
+
+    def run_pending(self) -> Outcome | None:
+        """Fire when the next occurrence is due; then schedule the one after it.
+
+        Occurrences that passed before this run started are covered by it; those that pass
+        while it runs collapse into one late (past-due) run right after it.
+        """
+        now = self._clock()
+        if now < self.next_due:
+            return None
+        scheduled = self.next_due
+        outcome = self.fire(scheduled=scheduled)
+        self.next_due = self.schedule.next_after(max(scheduled, now))
+        return outcome
+
+    def run(self, stop: threading.Event) -> None:
+        """Loop until `stop` is set: fire at each occurrence."""
+        if self.run_on_startup:
+            self.fire(startup=True)
+        while not stop.is_set():
+            delay = (self.next_due - self._clock()).total_seconds()
+            if delay > 0 and stop.wait(min(delay, 1.0)):
+                return
+            if delay <= 0 or self._clock() >= self.next_due:
+                self.run_pending()

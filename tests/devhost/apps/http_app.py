@@ -1,0 +1,28 @@
+"""Fixture app: HTTP triggers echoing what the function received."""
+
+from __future__ import annotations
+
+import json
+
+import azure.functions as func
+
+app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
+
+
+@app.route(route="hello/{who}", methods=["GET", "POST"])
+def hello(req: func.HttpRequest) -> func.HttpResponse:
+    payload = {
+        "method": req.method,
+        "params": dict(req.params),
+        "route_params": dict(req.route_params),
+        "body": req.get_body().decode(),
+        "header": req.headers.get("x-test"),
+    }
+    return func.HttpResponse(
+        json.dumps(payload), status_code=201, mimetype="application/json", headers={"x-echo": "1"}
+    )
+
+
+@app.route(route="boom", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+def boom(req: func.HttpRequest) -> func.HttpResponse:
+    raise RuntimeError("boom")

@@ -1,0 +1,29 @@
+"""Fixture app: a timer trigger that records past_due; clearing `gate` makes runs wait."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import azure.functions as func
+
+app = func.FunctionApp()
+calls: list[dict[str, Any]] = []
+gate = threading.Event()
+gate.set()
+concurrency = {"running": 0, "max": 0}
+_lock = threading.Lock()
+
+
+@app.timer_trigger(arg_name="timer", schedule="%DEVHOST_TEST_SCHEDULE%")
+def tick(timer: func.TimerRequest) -> None:
+    with _lock:
+        concurrency["running"] += 1
+        concurrency["max"] = max(concurrency["max"], concurrency["running"])
+        calls.append({"past_due": timer.past_due, "started": time.monotonic()})
+    try:
+        gate.wait(10)
+    finally:
+        with _lock:
+            concurrency["running"] -= 1
