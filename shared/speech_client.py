@@ -66,6 +66,36 @@ _SIG_RE: Final = re.compile(r"(sig|signature)=[^&\s'\"]+", re.IGNORECASE)
 
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 
+
+class _RedactUrlQueries(logging.Filter):
+    """Strip query strings from URLs in httpx's own log records.
+
+    httpx logs every request at INFO as `HTTP Request: GET <full URL>`, which for a result
+    download is a SAS URL with its signature, and the Functions host ships INFO logs to
+    Application Insights. The record is rewritten, not dropped, so the line stays useful.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                redact_url(str(arg))
+                if isinstance(arg, httpx.URL) or (isinstance(arg, str) and "://" in arg)
+                else arg
+                for arg in record.args
+            )
+        if isinstance(record.msg, str) and "://" in record.msg:
+            record.msg = _URL_RE.sub(lambda m: redact_url(m.group(0)), record.msg)
+        return True
+
+
+def _install_log_redaction() -> None:
+    httpx_logger = logging.getLogger("httpx")
+    if not any(isinstance(f, _RedactUrlQueries) for f in httpx_logger.filters):
+        httpx_logger.addFilter(_RedactUrlQueries())
+
+
+_install_log_redaction()
+
 T = TypeVar("T")
 
 
@@ -371,7 +401,7 @@ class SpeechClient:
                 type(exc).__name__,
             )
             kind = "timed out" if isinstance(exc, httpx.TimeoutException) else "failed"
-            detail = self._scrub(str(exc)) or "no detail"
+            detail = self._scrub(str(exc), headers) or "no detail"
             # `from None`: the original exception's text could quote the SAS URL.
             raise SpeechTransientError(
                 f"{method} {shown} {kind}: {type(exc).__name__}: {detail}", operation=operation
@@ -382,10 +412,11 @@ class SpeechClient:
         )
         if response.is_success:
             return response
+        failure = self._error_for(operation, response, headers)
         if response.status_code == 401 and self._credential is not None:
             with self._lock:
                 self._token = None  # the token may have been revoked; fetch a new one next time
-        raise self._error_for(operation, response)
+        raise failure
 
     def _auth_headers(self, operation: str) -> dict[str, str]:
         if self._key:
@@ -409,10 +440,13 @@ class SpeechClient:
                 self._token = token
             return token.token
 
-    def _error_for(self, operation: str, response: httpx.Response) -> SpeechServiceError:
+    def _error_for(
+        self, operation: str, response: httpx.Response, sent_headers: Mapping[str, str]
+    ) -> SpeechServiceError:
         status = response.status_code
         code, inner_code, message = _error_fields(response)
-        message = self._scrub(message or response.reason_phrase or "") or f"HTTP {status}"
+        message = self._scrub(message or response.reason_phrase or "", sent_headers)
+        message = message or f"HTTP {status}"
         retry_after = parse_retry_after(response.headers.get("Retry-After"))
         error_type: type[SpeechServiceError]
         if status == 429:
@@ -444,15 +478,14 @@ class SpeechClient:
             operation=operation,
         )
 
-    def _scrub(self, text: str) -> str:
-        """`text` without URL queries, SAS signatures, the key or the current token."""
+    def _scrub(self, text: str, sent_headers: Mapping[str, str]) -> str:
+        """`text` without URL queries, SAS signatures, the key or the token just sent."""
         text = _URL_RE.sub(lambda m: redact_url(m.group(0)), text)
         text = _SIG_RE.sub(lambda m: f"{m.group(1)}=***", text)
-        secrets = [self._key] if self._key else []
-        if self._token is not None:
-            secrets.append(self._token.token)
+        secrets = [self._key or ""]
+        secrets += [value.removeprefix("Bearer ") for value in sent_headers.values()]
         for secret in secrets:
-            if secret:
+            if len(secret) >= 8:  # a short value would blank out ordinary words
                 text = text.replace(secret, "***")
         return text.strip()
 
