@@ -125,26 +125,37 @@ def _short(name: str, limit: int = 120) -> str:
 
 
 class _Source:
-    """Ranged reads over the blob, served from the first 64 KiB whenever possible."""
+    """Ranged reads over the blob, served from the first 64 KiB whenever possible.
+
+    A read beyond it fetches `prefetch` bytes at once and keeps them, so a parser that
+    looks at a few bytes and then at what follows them makes one remote call, not two.
+    """
 
     def __init__(self, read_range: ReadRange, size: int) -> None:
         self._read_range = read_range
         self.head = read_range(0, min(size, HEADER_READ_BYTES))
         # The blob may have shrunk since it was listed: trust what we could actually read.
         self.size = len(self.head) if len(self.head) < min(size, HEADER_READ_BYTES) else size
+        self._extra_offset = 0
+        self._extra = b""
         self._extra_reads = 0
 
-    def read(self, offset: int, length: int) -> bytes:
+    def read(self, offset: int, length: int, *, prefetch: int = _CHUNK_READ_BYTES) -> bytes:
         """Up to `length` bytes at `offset` (fewer at the end of the file)."""
         if offset >= self.size or length <= 0:
             return b""
         length = min(length, self.size - offset)
         if offset + length <= len(self.head):
             return self.head[offset : offset + length]
+        start = offset - self._extra_offset
+        if self._extra and start >= 0 and offset + length <= self._extra_offset + len(self._extra):
+            return self._extra[start : start + length]
         if self._extra_reads >= _MAX_EXTRA_READS:
             return b""
         self._extra_reads += 1
-        return self._read_range(offset, length)
+        self._extra_offset = offset
+        self._extra = self._read_range(offset, min(max(length, prefetch), self.size - offset))
+        return self._extra[:length]
 
 
 def _not_audio(shown: str, extension: str, why: str, head: bytes = b"") -> InputRejectedError:
@@ -351,7 +362,7 @@ def _sniff_mp3(source: _Source, shown: str) -> AudioInfo:
     start = 0
     # Some taggers write more than one ID3v2 tag; skip them all (bounded).
     for _ in range(4):
-        block = source.read(start, 10)
+        block = source.read(start, 10, prefetch=_AFTER_ID3_READ_BYTES)
         if block[:3] != b"ID3":
             break
         if len(block) < 10:
