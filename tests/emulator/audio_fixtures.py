@@ -12,7 +12,9 @@ import soundfile
 RATE = 16000
 
 
-def bursts(spans: Sequence[tuple[float, float]], total_s: float, freq: float = 440.0) -> npt.NDArray[np.float32]:
+def bursts(
+    spans: Sequence[tuple[float, float]], total_s: float, freq: float = 440.0
+) -> npt.NDArray[np.float32]:
     """A mono signal that is a tone during each (start_s, end_s) span and silent elsewhere."""
     t = np.arange(round(total_s * RATE)) / RATE
     out = np.zeros_like(t)

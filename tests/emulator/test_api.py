@@ -19,6 +19,7 @@ from tests.emulator.speech import (
     files,
     job_id,
     submit,
+    upload,
     wait_done,
 )
 
@@ -27,8 +28,6 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module")
 def audio_url(azurite: Azurite) -> str:
-    from tests.emulator.speech import upload
-
     return upload(azurite, encode([bursts([(0.2, 0.8)], 1.0)]), transcript=[["hello"]])
 
 
@@ -36,7 +35,8 @@ def _error(response: httpx.Response, status: int, code: str, inner: str | None =
     assert response.status_code == status, response.text
     body = response.json()
     assert body["code"] == code
-    assert isinstance(body["message"], str) and body["message"]
+    assert isinstance(body["message"], str)
+    assert body["message"]
     if inner is not None:
         assert body["innerError"]["code"] == inner
 
@@ -87,7 +87,8 @@ def test_create_get_and_delete(scripted_emulator: SpeechEmulator, audio_url: str
         assert response.status_code == 201
         entity = response.json()
         assert response.headers["Location"] == entity["self"]
-        assert "id" not in entity and "contentUrls" not in entity
+        assert "id" not in entity
+        assert "contentUrls" not in entity
         assert entity["displayName"] == body["displayName"]
         assert entity["customProperties"] == {"call": "42"}
         assert entity["description"] == "a test"
@@ -107,32 +108,48 @@ def test_create_get_and_delete(scripted_emulator: SpeechEmulator, audio_url: str
 def test_update_transcription(scripted_emulator: SpeechEmulator, audio_url: str) -> None:
     with client(scripted_emulator) as api:
         entity = submit(api, create_body([audio_url]))
-        response = api.patch(
-            f"/transcriptions/{job_id(entity)}", json={"displayName": "renamed"}
-        )
+        response = api.patch(f"/transcriptions/{job_id(entity)}", json={"displayName": "renamed"})
         assert response.status_code == 200
         assert response.json()["displayName"] == "renamed"
-        _error(api.patch(f"/transcriptions/{job_id(entity)}", json={"locale": "de-DE"}), 400,
-               "InvalidRequest")
+        _error(
+            api.patch(f"/transcriptions/{job_id(entity)}", json={"locale": "de-DE"}),
+            400,
+            "InvalidRequest",
+        )
 
 
 def test_validation_errors_over_http(scripted_emulator: SpeechEmulator, audio_url: str) -> None:
     with client(scripted_emulator) as api:
         cases = [
-            ({"locale": "en-US", "contentUrls": [audio_url], "properties": {"timeToLiveHours": 48}},
-             "InvalidPayload"),
-            ({**create_body([audio_url]), "contentContainerUrl": "https://x/c"},
-             "OnlyOneOfUrlsOrContainerOrDataset"),
+            (
+                {
+                    "locale": "en-US",
+                    "contentUrls": [audio_url],
+                    "properties": {"timeToLiveHours": 48},
+                },
+                "InvalidPayload",
+            ),
+            (
+                {**create_body([audio_url]), "contentContainerUrl": "https://x/c"},
+                "OnlyOneOfUrlsOrContainerOrDataset",
+            ),
             (create_body(["https://x/a.wav"] * 1001), "ExceededNumberOfRecordingsUris"),
             (create_body([audio_url], channels=[0, 5]), "InvalidChannels"),
             ({**create_body([audio_url]), "properties": {}}, "InvalidTimeToLive"),
-            ({**create_body([audio_url]), "model": {"self": "http://x/speechtotext/models/"
-                                                    f"{uuid.uuid4()}"}}, "InvalidModelUri"),
+            (
+                {
+                    **create_body([audio_url]),
+                    "model": {"self": f"http://x/speechtotext/models/{uuid.uuid4()}"},
+                },
+                "InvalidModelUri",
+            ),
         ]
         for body, inner in cases:
             _error(api.post("/transcriptions:submit", json=body), 400, "InvalidRequest", inner)
         bad_json = api.post(
-            "/transcriptions:submit", content=b"{not json", headers={"Content-Type": "application/json"}
+            "/transcriptions:submit",
+            content=b"{not json",
+            headers={"Content-Type": "application/json"},
         )
         _error(bad_json, 400, "InvalidRequest", "InvalidRequestBodyFormat")
 
@@ -171,7 +188,9 @@ def test_paging_and_filter(scripted_emulator: SpeechEmulator, audio_url: str) ->
             next_link = body["@nextLink"]
             assert next_link.startswith(f"{scripted_emulator.url}/speechtotext/transcriptions?")
             assert parse_qs(urlsplit(next_link).query)["top"] == ["2"]
-            response = httpx.get(next_link, headers={"Ocp-Apim-Subscription-Key": scripted_emulator.key})
+            response = httpx.get(
+                next_link, headers={"Ocp-Apim-Subscription-Key": scripted_emulator.key}
+            )
         assert {e["self"] for e in created} <= set(seen)
         assert len(seen) == len(set(seen))
         assert pages >= 3
@@ -183,11 +202,19 @@ def test_paging_and_filter(scripted_emulator: SpeechEmulator, audio_url: str) ->
             params={"filter": f"displayName eq 'page-{tag}-0' and status eq 'Succeeded'"},
         )
         assert len(status.json()["values"]) == 3
-        _error(api.get("/transcriptions", params={"top": 101}), 400, "InvalidRequest",
-               "UnsupportedPagination")
+        _error(
+            api.get("/transcriptions", params={"top": 101}),
+            400,
+            "InvalidRequest",
+            "UnsupportedPagination",
+        )
         _error(api.get("/transcriptions", params={"skip": -1}), 400, "InvalidRequest")
-        _error(api.get("/transcriptions", params={"filter": "displayName like 'x'"}), 400,
-               "InvalidRequest", "UnsupportedFilter")
+        _error(
+            api.get("/transcriptions", params={"filter": "displayName like 'x'"}),
+            400,
+            "InvalidRequest",
+            "UnsupportedFilter",
+        )
 
 
 def test_files_and_content_urls(scripted_emulator: SpeechEmulator, audio_url: str) -> None:
@@ -200,7 +227,7 @@ def test_files_and_content_urls(scripted_emulator: SpeechEmulator, audio_url: st
         assert result_file["name"] == "contenturl_0.json"
         assert by_kind["TranscriptionReport"]["name"] == "report.json"
         content = download(result_file)
-        assert content["source"] == audio_url.split("?")[0]
+        assert content["source"] == audio_url.split("?", maxsplit=1)[0]
         assert result_file["properties"]["size"] == len(
             httpx.get(result_file["links"]["contentUrl"]).content
         )
@@ -208,15 +235,20 @@ def test_files_and_content_urls(scripted_emulator: SpeechEmulator, audio_url: st
         assert single.status_code == 200
         assert single.json()["name"] == "contenturl_0.json"
         paged = api.get(f"/transcriptions/{job_id(entity)}/files", params={"top": 1})
-        assert len(paged.json()["values"]) == 1 and paged.json()["@nextLink"]
+        assert len(paged.json()["values"]) == 1
+        assert paged.json()["@nextLink"]
         named = api.get(
-            f"/transcriptions/{job_id(entity)}/files", params={"filter": "kind eq 'TranscriptionReport'"}
+            f"/transcriptions/{job_id(entity)}/files",
+            params={"filter": "kind eq 'TranscriptionReport'"},
         )
         assert [f["name"] for f in named.json()["values"]] == ["report.json"]
         _error(api.get(f"/transcriptions/{job_id(entity)}/files/{uuid.uuid4()}"), 404, "NotFound")
-        _error(api.get(f"/transcriptions/{job_id(entity)}/files",
-                       params={"sasLifetimeMinutes": 0}), 400, "InvalidRequest",
-               "InvalidSasValidityDuration")
+        _error(
+            api.get(f"/transcriptions/{job_id(entity)}/files", params={"sasLifetimeMinutes": 0}),
+            400,
+            "InvalidRequest",
+            "InvalidSasValidityDuration",
+        )
         # A tampered token is refused like a bad SAS.
         tampered = result_file["links"]["contentUrl"].replace("sig=", "sig=x")
         refused = httpx.get(tampered)
@@ -233,8 +265,6 @@ def test_files_and_content_urls(scripted_emulator: SpeechEmulator, audio_url: st
 
 
 def test_files_empty_until_done(speech_emulator_factory, azurite: Azurite) -> None:
-    from tests.emulator.speech import upload
-
     emulator = speech_emulator_factory("--engine", "scripted", "--start-delay", "3600")
     url = upload(azurite, encode([bursts([(0.1, 0.5)], 1.0)]))
     with client(emulator) as api:
@@ -257,17 +287,21 @@ def test_models(speech_emulator_factory, tmp_path) -> None:
         assert [m["displayName"] for m in custom] == ["CallCenter"]
         assert custom[0]["self"] == model_url
         assert custom[0]["locale"] == "en-US"
-        model_id = model_url.split("?")[0].rsplit("/", 1)[1]
+        model_id = model_url.split("?", maxsplit=1)[0].rsplit("/", 1)[1]
         one = api.get(f"/models/{model_id}")
-        assert one.status_code == 200 and one.json()["displayName"] == "CallCenter"
+        assert one.status_code == 200
+        assert one.json()["displayName"] == "CallCenter"
         _error(api.get(f"/models/{uuid.uuid4()}"), 404, "NotFound")
         base = api.get("/models/base").json()["values"]
-        assert len(base) == 1 and base[0]["locale"] == "en-US"
-        base_id = base[0]["self"].split("?")[0].rsplit("/", 1)[1]
+        assert len(base) == 1
+        assert base[0]["locale"] == "en-US"
+        base_id = base[0]["self"].split("?", maxsplit=1)[0].rsplit("/", 1)[1]
         assert api.get(f"/models/base/{base_id}").status_code == 200
         # A job can name the custom model, and the entity echoes it.
         body = create_body(["https://127.0.0.1:9/nowhere.wav"])
         body["model"] = {"self": model_url}
         assert submit(api, body)["model"]["self"] == model_url
         body["locale"] = "de-DE"
-        _error(api.post("/transcriptions:submit", json=body), 400, "InvalidRequest", "ModelMismatch")
+        _error(
+            api.post("/transcriptions:submit", json=body), 400, "InvalidRequest", "ModelMismatch"
+        )

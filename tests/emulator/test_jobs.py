@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+import uuid
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
+from azure.storage.blob import BlobServiceClient, ContainerSasPermissions, generate_container_sas
 
-from devhost.services import Azurite, SpeechEmulator, wait_for
+from devhost.services import DEV_ACCOUNT, DEV_ACCOUNT_KEY, Azurite, SpeechEmulator, wait_for
 from shared.result_schema import TranscriptionReport, TranscriptionResult
 from tests.emulator.audio_fixtures import bursts, encode
 from tests.emulator.speech import (
@@ -27,10 +29,14 @@ pytestmark = pytest.mark.integration
 LEFT = [["Thank you for calling.", "How can I help?"], ["My card was declined."]]
 
 
-def _result_and_report(api: httpx.Client, entity: dict) -> tuple[list[TranscriptionResult], TranscriptionReport]:
+def _result_and_report(
+    api: httpx.Client, entity: dict
+) -> tuple[list[TranscriptionResult], TranscriptionReport]:
     listed = files(api, entity)
     results = [
-        TranscriptionResult.model_validate(download(f)) for f in listed if f["kind"] == "Transcription"
+        TranscriptionResult.model_validate(download(f))
+        for f in listed
+        if f["kind"] == "Transcription"
     ]
     (report_file,) = [f for f in listed if f["kind"] == "TranscriptionReport"]
     return results, TranscriptionReport.model_validate(download(report_file))
@@ -44,8 +50,14 @@ def test_stereo_result(scripted_emulator: SpeechEmulator, azurite: Azurite, fmt:
     with client(scripted_emulator) as api:
         entity = wait_done(
             api,
-            submit(api, create_body([url], wordLevelTimestampsEnabled=True,
-                                    displayFormWordLevelTimestampsEnabled=True)),
+            submit(
+                api,
+                create_body(
+                    [url],
+                    wordLevelTimestampsEnabled=True,
+                    displayFormWordLevelTimestampsEnabled=True,
+                ),
+            ),
         )
         assert entity["status"] == "Succeeded"
         (result,), report = _result_and_report(api, entity)
@@ -67,14 +79,18 @@ def test_stereo_result(scripted_emulator: SpeechEmulator, azurite: Azurite, fmt:
     )
     best = phrases[0].n_best[0]
     assert best.display == "Thank you for calling."
-    assert best.words is not None and [w.word for w in best.words][:2] == ["thank", "you"]
-    assert best.display_words is not None and best.display_words[-1].display_text == "calling."
+    assert best.words is not None
+    assert [w.word for w in best.words][:2] == ["thank", "you"]
+    assert best.display_words is not None
+    assert best.display_words[-1].display_text == "calling."
     assert all("speaker" not in p.model_dump(by_alias=True, exclude_none=True) for p in phrases)
     combined = {c.channel: c.display for c in result.combined_recognized_phrases}
     assert combined == {0: "Thank you for calling. How can i help.", 1: "My card was declined."}
 
 
-def test_mono_with_diarization_and_placeholder(scripted_emulator: SpeechEmulator, azurite: Azurite) -> None:
+def test_mono_with_diarization_and_placeholder(
+    scripted_emulator: SpeechEmulator, azurite: Azurite
+) -> None:
     url = upload(azurite, encode([bursts([(0.3, 1.0), (1.6, 2.2)], 3.0)], "MP3"), name="mono.mp3")
     with client(scripted_emulator) as api:
         entity = wait_done(
@@ -119,8 +135,10 @@ def test_input_failures(scripted_emulator: SpeechEmulator, azurite: Azurite) -> 
         (create_body(["http://127.0.0.1:9/unreachable.wav"]), "InvalidRecordingsUri"),
         (create_body([garbage]), "InvalidAudioFormat"),
         (create_body([mono], channels=[1]), "InvalidChannels"),
-        (create_body([upload(azurite, stereo)], diarization={"enabled": True}),
-         "BadChannelConfiguration"),
+        (
+            create_body([upload(azurite, stereo)], diarization={"enabled": True}),
+            "BadChannelConfiguration",
+        ),
     ]
     with client(scripted_emulator) as api:
         for body, code in cases:
@@ -132,7 +150,9 @@ def test_input_failures(scripted_emulator: SpeechEmulator, azurite: Azurite) -> 
             assert report.details[0].error_message
 
 
-def test_partial_failure_still_succeeds(scripted_emulator: SpeechEmulator, azurite: Azurite) -> None:
+def test_partial_failure_still_succeeds(
+    scripted_emulator: SpeechEmulator, azurite: Azurite
+) -> None:
     good = upload(azurite, encode([bursts([(0.2, 0.8)], 1.0)]))
     bad = upload(azurite, b"garbage" * 100)
     with client(scripted_emulator) as api:
@@ -146,11 +166,6 @@ def test_partial_failure_still_succeeds(scripted_emulator: SpeechEmulator, azuri
 
 
 def test_container_input(scripted_emulator: SpeechEmulator, azurite: Azurite) -> None:
-    from azure.storage.blob import BlobServiceClient, ContainerSasPermissions, generate_container_sas
-    from datetime import UTC, datetime
-    import uuid
-
-    from devhost.services import DEV_ACCOUNT, DEV_ACCOUNT_KEY
 
     service = BlobServiceClient.from_connection_string(azurite.connection_string)
     name = f"ct-{uuid.uuid4().hex[:10]}"
@@ -158,7 +173,9 @@ def test_container_input(scripted_emulator: SpeechEmulator, azurite: Azurite) ->
     for i in range(2):
         container.upload_blob(f"{i}.wav", encode([bursts([(0.1, 0.6)], 1.0)]))
     sas = generate_container_sas(
-        DEV_ACCOUNT, name, account_key=DEV_ACCOUNT_KEY,
+        DEV_ACCOUNT,
+        name,
+        account_key=DEV_ACCOUNT_KEY,
         permission=ContainerSasPermissions(read=True, list=True),
         expiry=datetime.now(UTC) + timedelta(hours=1),
     )
@@ -190,7 +207,8 @@ def test_life_cycle_timing_and_ttl(speech_emulator_factory, azurite: Azurite) ->
         timeline = adm.get("/stats").json()["jobs"][job_id(entity)]
         assert timeline["displayName"] == entity["displayName"]
         assert timeline["created"] < timeline["started"] < timeline["finished"]
-        assert timeline["finished"].endswith("Z") and "." in timeline["finished"]
+        assert timeline["finished"].endswith("Z")
+        assert "." in timeline["finished"]
         # Time-to-live counts from completion: 47 h later it is there, after 48 h it is gone.
         adm.post("/clock", json={"advance_seconds": 47 * 3600})
         assert api.get(path).status_code == 200

@@ -28,8 +28,14 @@ NOW = datetime(2025, 5, 24, 13, 37, 5, 123000, tzinfo=UTC)
 
 @pytest.mark.parametrize(
     ("seconds", "text"),
-    [(0, "PT0S"), (0.76, "PT0.76S"), (42, "PT42S"), (62.5, "PT1M2.5S"), (3600, "PT1H"),
-     (3723.0000001, "PT1H2M3.0000001S")],
+    [
+        (0, "PT0S"),
+        (0.76, "PT0.76S"),
+        (42, "PT42S"),
+        (62.5, "PT1M2.5S"),
+        (3600, "PT1H"),
+        (3723.0000001, "PT1H2M3.0000001S"),
+    ],
 )
 def test_iso_duration(seconds: float, text: str) -> None:
     assert iso_duration(seconds) == text
@@ -65,7 +71,10 @@ def test_align_more_texts_than_segments_splits_by_word_count() -> None:
 
 def test_scripted_engine_uses_script_and_spreads_words() -> None:
     request = RecognitionRequest(
-        samples=bursts([(1.0, 2.0)], 3.0), sample_rate=RATE, channel=0, locale="en-US",
+        samples=bursts([(1.0, 2.0)], 3.0),
+        sample_rate=RATE,
+        channel=0,
+        locale="en-US",
         script=["Hello, World!"],
     )
     (phrase,) = ScriptedEngine().recognize(request)
@@ -77,8 +86,11 @@ def test_scripted_engine_uses_script_and_spreads_words() -> None:
 
 def test_scripted_engine_placeholder_and_diarization() -> None:
     request = RecognitionRequest(
-        samples=bursts([(0.2, 0.8), (1.5, 2.0)], 2.5), sample_rate=RATE, channel=0,
-        locale="en-US", diarization_max_speakers=3,
+        samples=bursts([(0.2, 0.8), (1.5, 2.0)], 2.5),
+        sample_rate=RATE,
+        channel=0,
+        locale="en-US",
+        diarization_max_speakers=3,
     )
     phrases = ScriptedEngine().recognize(request)
     assert [p.lexical for p in phrases] == [PLACEHOLDER, PLACEHOLDER]
@@ -106,12 +118,12 @@ def test_build_result_orders_phrases_and_validates_against_schema() -> None:
     assert best.lexical == "hello damn world"
     assert best.masked_itn == "hello **** world"
     assert best.display == "Hello **** world."
-    assert best.words is not None and len(best.words) == 3
-    assert best.display_words is not None and best.display_words[-1].display_text == "world."
+    assert best.words is not None
+    assert len(best.words) == 3
+    assert best.display_words is not None
+    assert best.display_words[-1].display_text == "world."
     assert parsed.recognized_phrases[0].speaker == 1
-    assert [c.display for c in parsed.combined_recognized_phrases] == [
-        "Hello **** world.", "Hi."
-    ]
+    assert [c.display for c in parsed.combined_recognized_phrases] == ["Hello **** world.", "Hi."]
 
 
 def test_build_result_without_options_has_no_words_or_speaker() -> None:
@@ -214,7 +226,7 @@ def test_custom_model_file(tmp_path) -> None:
     model = load_custom_model(f"Calls={phrases}")
     assert model.id == custom_model_id("Calls")
     assert model.phrases == ("hello there", "my account number")
-    with pytest.raises(ValueError, match="NAME=phrases.txt"):
+    with pytest.raises(ValueError, match=r"NAME=phrases\.txt"):
         load_custom_model("no-equals")
     with pytest.raises(ValueError, match="cannot read"):
         load_custom_model(f"X={tmp_path / 'missing.txt'}")
@@ -246,7 +258,9 @@ def _no_models(model_self: str, locale: str) -> str | None:
 )
 def test_create_validation(change: dict[str, object], inner: str) -> None:
     body: dict[str, object] = {
-        "displayName": "x", "locale": "en-US", "contentUrls": ["https://x/a.wav"],
+        "displayName": "x",
+        "locale": "en-US",
+        "contentUrls": ["https://x/a.wav"],
         "properties": {"timeToLiveHours": 48},
     }
     body.update(change)
@@ -259,8 +273,15 @@ def test_create_validation(change: dict[str, object], inner: str) -> None:
 
 def test_create_defaults() -> None:
     spec = parse_create(
-        {"displayName": "x", "locale": "en-US", "contentUrls": ["https://x/a.wav"],
-         "properties": {"timeToLiveHours": 48, "diarization": {"enabled": True, "maxSpeakers": 3}}},
+        {
+            "displayName": "x",
+            "locale": "en-US",
+            "contentUrls": ["https://x/a.wav"],
+            "properties": {
+                "timeToLiveHours": 48,
+                "diarization": {"enabled": True, "maxSpeakers": 3},
+            },
+        },
         _no_models,
     )
     assert spec.channels == (0, 1)

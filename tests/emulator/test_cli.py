@@ -1,0 +1,93 @@
+"""The command line: start-up line, option errors, engine selection."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+
+import pytest
+
+from devhost.services import PROJECT_ROOT
+from speech_emulator.cli import settings_from_args
+from speech_emulator.engines.registry import EngineUnavailableError, create_engine
+from speech_emulator.speech_models import custom_model_id
+
+
+def _run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "speech_emulator", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=PROJECT_ROOT,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--rate-limit", "fast"], "N/SECONDS"),
+        (["--error-rate", "2"], "between 0 and 1"),
+        (["--custom-model", "NoFile"], "NAME=phrases.txt"),
+        (["--custom-model", "X=/nonexistent/phrases.txt"], "cannot read"),
+        (["--engine", "whisper"], "invalid choice"),
+        (["--workers", "0"], "--workers"),
+    ],
+)
+def test_bad_options_exit_with_a_message(args: list[str], message: str) -> None:
+    result = _run(*args)
+    assert result.returncode == 2
+    assert message in result.stderr
+
+
+def test_port_in_use_is_reported() -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = _run("--engine", "scripted", "--port", str(port))
+    assert result.returncode == 2
+    assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
+
+
+def test_settings_from_args(tmp_path) -> None:
+    phrases = tmp_path / "p.txt"
+    phrases.write_text("hello\n", encoding="utf-8")
+    settings = settings_from_args(
+        [
+            "--engine",
+            "scripted",
+            "--instant",
+            "--custom-model",
+            f"A={phrases}",
+            "--rate-limit",
+            "100/10",
+            "--fail-share",
+            "0.5",
+            "--fail-code",
+            "InvalidData",
+        ]
+    )
+    assert settings.behaviour.start_delay == 0
+    assert settings.behaviour.processing_time == 0
+    assert settings.custom_models[0].id == custom_model_id("A")
+    assert str(settings.behaviour.rate_limit) == "100/10"
+    assert settings.behaviour.fail_code == "InvalidData"
+
+
+def test_unknown_engine_is_refused() -> None:
+    with pytest.raises(EngineUnavailableError, match="unknown engine"):
+        create_engine("whisper", {})
+
+
+@pytest.mark.integration
+def test_listen_line_and_custom_model_lines(speech_emulator_factory, tmp_path) -> None:
+    phrases = tmp_path / "p.txt"
+    phrases.write_text("hello there\n", encoding="utf-8")
+    emulator = speech_emulator_factory("--engine", "scripted", "--custom-model", f"Calls={phrases}")
+    assert emulator.url.startswith("http://127.0.0.1:")
+    assert emulator.custom_model_url("Calls") == (
+        f"{emulator.url}/speechtotext/models/{custom_model_id('Calls')}?api-version=2024-11-15"
+    )
