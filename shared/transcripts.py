@@ -19,9 +19,10 @@ srt       ``transcript.srt`` SubRip, ``Agent: text``
 
 from __future__ import annotations
 
-import json
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any
+
+import orjson
 
 from shared.errors import redact_url
 from shared.results import split_by_channel
@@ -130,16 +131,12 @@ def render_json(conv: Conversation) -> bytes:
     }
     if meta.candidate_locales:
         document["candidateLocales"] = list(meta.candidate_locales)
-    # Metadata indented, then one phrase per line: readable and diffable, while the C
-    # encoder (used only without indent) keeps a four-hour call fast.
-    head = json.dumps(document, ensure_ascii=False, indent=2).removesuffix("\n}")
-    phrases = ",\n    ".join(
-        json.dumps(_phrase_json(p), ensure_ascii=False, separators=(", ", ": "))
-        for p in conv.phrases
-    )
-    phrase_list = f"[\n    {phrases}\n  ]" if phrases else "[]"
-    body = f'{head},\n  "phrases": {phrase_list}\n}}\n'
-    return body.encode("utf-8")
+    # Metadata indented, then one phrase per line: readable and diffable, and small and
+    # fast for a four-hour call (an indented word list would be most of the file).
+    head = _dumps(document, orjson.OPT_INDENT_2).removesuffix(b"\n}")
+    phrases = b",\n    ".join(_dumps(_phrase_json(p)) for p in conv.phrases)
+    phrase_list = b"[\n    " + phrases + b"\n  ]" if phrases else b"[]"
+    return head + b',\n  "phrases": ' + phrase_list + b"\n}\n"
 
 
 def render_txt(conv: Conversation, *, max_pause_ms: int = 1500) -> bytes:
@@ -183,6 +180,20 @@ def _channel_json(part: Mapping[str, Any]) -> bytes:
     if isinstance(source, str) and ("?" in source or "#" in source):
         # The input URL may carry a SAS; the app never stores one.
         part = {**part, "source": redact_url(source)}
-    # Compact: this is the machine-readable file, and the C encoder is several times
-    # faster than the indenting one on a long call.
-    return json.dumps(part, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    # Compact: this is the machine-readable file, as large as the service's result.
+    return _dumps(part)
+
+
+def _dumps(value: Any, option: int = 0) -> bytes:
+    # orjson writes UTF-8 (no escapes, no BOM) about ten times faster than the json module,
+    # which is what keeps a four-hour call within its time budget.
+    return orjson.dumps(value, default=_plain, option=option)
+
+
+def _plain(value: Any) -> Any:
+    # The result may come as any Mapping/Sequence, orjson natively knows dict and list only.
+    if isinstance(value, Mapping):
+        return dict(value)
+    if isinstance(value, Sequence) and not isinstance(value, str | bytes):
+        return list(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")

@@ -13,6 +13,7 @@ import re
 import time
 from datetime import timedelta
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import pytest
@@ -320,6 +321,18 @@ def test_json_has_metadata_and_every_phrase_in_time_order() -> None:
     assert nomatch["channel"] == 1
 
 
+def test_json_puts_metadata_first_and_one_phrase_per_line() -> None:
+    conv = conversation_of("stereo.json")
+    lines = render_json(conv).decode("utf-8").splitlines()
+    assert lines[0] == "{"
+    assert lines[1] == '  "schemaVersion": 1,'
+    phrase_lines = [line for line in lines if line.startswith('    {"channel":')]
+    assert len(phrase_lines) == len(conv.phrases)
+    assert [json.loads(line.rstrip(","))["startMs"] for line in phrase_lines] == [
+        p.start_ms for p in conv.phrases
+    ]
+
+
 def test_json_keeps_unicode_locales_and_speaker_numbers() -> None:
     data = render_json(
         conversation_of("language_identification.json", language_identification=True)
@@ -456,6 +469,21 @@ def test_render_products_writes_every_product_and_channel() -> None:
         assert b"sig=" not in data, name  # the input SAS never reaches a product
         assert not data.startswith(BOM), name
     assert products["transcript.txt"] == render_txt(build_conversation(result, meta(2)))
+
+
+def test_render_products_accepts_any_mapping() -> None:
+    plain = load("mono.json")
+    frozen = MappingProxyType(
+        {
+            **plain,
+            "recognizedPhrases": [MappingProxyType(p) for p in plain["recognizedPhrases"]],
+        }
+    )
+    products = render_products(
+        frozen, meta(1), channel_labels=("Agent",), formats={"channels", "json"}, channels=[0]
+    )
+    assert json.loads(products["channel_0.json"])["recognizedPhrases"] == plain["recognizedPhrases"]
+    assert len(json.loads(products["transcript.json"])["phrases"]) == 3
 
 
 def test_render_products_writes_a_file_for_a_requested_silent_channel() -> None:
