@@ -101,6 +101,8 @@ def from_entity(entity: Mapping[str, Any], etag: str | None = None) -> JobRecord
         if prop not in entity or entity[prop] is None:
             continue
         value = entity[prop]
+        if isinstance(value, EntityProperty):  # Int64 values come back wrapped
+            value = value.value
         if field in _DATETIME_FIELDS:
             value = _utc(value)
         elif field in _INT_FIELDS:

@@ -1,0 +1,274 @@
+"""Drive the app's functions the way the Functions host does, against Azurite and the emulator.
+
+`Pipeline` imports `function_app` fresh under a test's settings, indexes it once
+(`app.get_functions()`), and calls the indexed user functions with real trigger inputs: an
+`azure.storage.blob.BlobClient` for an uploaded blob, a `TimerRequest`, and
+`QueueMessage`s built from messages actually received from the Azurite queue.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import io
+import json
+import os
+import sys
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import numpy as np
+import soundfile
+from azure.core.exceptions import ResourceExistsError
+from azure.data.tables import TableClient
+from azure.functions.queue import QueueMessage
+from azure.functions.timer import TimerRequest
+from azure.storage.blob import BlobClient, BlobServiceClient
+from azure.storage.queue import QueueClient, TextBase64DecodePolicy
+
+from devhost.services import Azurite, SpeechEmulator, wait_for
+from shared.settings import get_settings
+
+RATE = 16000
+
+
+def tone_channel(spans: Sequence[tuple[float, float]], total_s: float, freq: float) -> np.ndarray:
+    """A channel that is a tone during each (start_s, end_s) span and silent elsewhere."""
+    t = np.arange(round(total_s * RATE)) / RATE
+    out = np.zeros_like(t)
+    for start, end in spans:
+        mask = (t >= start) & (t < end)
+        out[mask] = 0.5 * np.sin(2 * np.pi * freq * t[mask])
+    return out.astype(np.float32)
+
+
+def wav_bytes(channels: Sequence[np.ndarray]) -> bytes:
+    """PCM-16 WAV of one (mono) or two (stereo) equal-length channels."""
+    data = np.stack(channels, axis=1) if len(channels) > 1 else channels[0]
+    buffer = io.BytesIO()
+    soundfile.write(buffer, data, RATE, format="WAV", subtype="PCM_16")
+    return buffer.getvalue()
+
+
+def mono_call() -> bytes:
+    """1.6 s mono: two phrases."""
+    return wav_bytes([tone_channel([(0.1, 0.6), (0.9, 1.4)], 1.6, 440.0)])
+
+
+def stereo_call() -> bytes:
+    """2 s stereo: agent speaks on channel 0 first, then the customer on channel 1."""
+    left = tone_channel([(0.1, 0.6), (1.3, 1.8)], 2.0, 440.0)
+    right = tone_channel([(0.7, 1.2)], 2.0, 660.0)
+    return wav_bytes([left, right])
+
+
+def env_for(azurite: Azurite, emulator: SpeechEmulator, tag: str) -> dict[str, str]:
+    """App settings isolating one test module: its own containers, table and queue."""
+    uid = uuid.uuid4().hex[:8]
+    return {
+        "AzureWebJobsStorage": azurite.connection_string,
+        "SPEECH_ENDPOINT": emulator.endpoint,
+        "SPEECH_KEY": emulator.key,
+        "INPUT_CONTAINER": f"{tag}-in-{uid}",
+        "OUTPUT_CONTAINER": f"{tag}-out-{uid}",
+        "ERROR_CONTAINER": f"{tag}-err-{uid}",
+        "JOBS_TABLE": f"{tag}jobs{uid}",
+        "COMPLETION_QUEUE": f"{tag}-done-{uid}",
+        "POLL_MIN_INTERVAL_SECONDS": "0",
+        "SPEECH_MAX_ATTEMPTS": "2",
+    }
+
+
+@contextmanager
+def patched_env(values: dict[str, str]) -> Iterator[None]:
+    """Set environment variables for a block (module-scoped fixtures cannot use monkeypatch)."""
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, old in saved.items():
+            if old is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = old
+
+
+def import_function_app() -> Any:
+    """`function_app` imported afresh under the current environment."""
+    get_settings.cache_clear()
+    sys.modules.pop("function_app", None)
+    return importlib.import_module("function_app")
+
+
+@dataclass
+class Pipeline:
+    """The app under test plus handles on its storage and the emulator."""
+
+    env: dict[str, str]
+    azurite: Azurite
+    emulator: SpeechEmulator
+    module: Any
+    functions: dict[str, Callable[..., Any]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # get_functions() may be called once per app object: index once, keep the callables.
+        for fn in self.module.app.get_functions():
+            self.functions[fn.get_function_name()] = fn.get_user_function()
+        self.blob_service = BlobServiceClient.from_connection_string(self.azurite.connection_string)
+        self.table = TableClient.from_connection_string(
+            self.azurite.connection_string, self.env["JOBS_TABLE"]
+        )
+        self.queue = QueueClient.from_connection_string(
+            self.azurite.connection_string,
+            self.env["COMPLETION_QUEUE"],
+            message_decode_policy=TextBase64DecodePolicy(),
+        )
+        self.raw_queue = QueueClient.from_connection_string(
+            self.azurite.connection_string, self.env["COMPLETION_QUEUE"]
+        )
+        self.api = httpx.Client(
+            base_url=f"{self.emulator.endpoint}/speechtotext",
+            headers={"Ocp-Apim-Subscription-Key": self.emulator.key},
+            params={"api-version": "2024-11-15"},
+            timeout=30.0,
+        )
+        self.admin = httpx.Client(base_url=self.emulator.endpoint, timeout=30.0)
+
+    # ---------------------------------------------------------------- inputs
+
+    def upload(
+        self, name: str, data: bytes, transcript: Sequence[Sequence[str]] | None = None
+    ) -> BlobClient:
+        """Upload an input recording (with the scripted engine's phrases) and return its client."""
+        with contextlib.suppress(ResourceExistsError):
+            self.blob_service.create_container(self.env["INPUT_CONTAINER"])
+        blob = self.blob_service.get_blob_client(self.env["INPUT_CONTAINER"], name)
+        metadata = {"transcript": json.dumps(transcript)} if transcript is not None else None
+        blob.upload_blob(data, overwrite=True, metadata=metadata)
+        return BlobClient.from_connection_string(
+            self.azurite.connection_string, self.env["INPUT_CONTAINER"], name
+        )
+
+    # ---------------------------------------------------------------- triggers
+
+    def submit(self, blob: BlobClient) -> None:
+        """Fire the blob trigger for `blob` (an SDK BlobClient, as the SDK-type binding passes)."""
+        self.functions["submit"](client=blob)
+
+    def poll(self, past_due: bool = False) -> None:
+        """Fire the timer trigger once."""
+        self.functions["poll"](timer=TimerRequest(past_due=past_due))
+
+    def receive(self) -> list[QueueMessage]:
+        """Completion messages taken from the Azurite queue, as the host would pass them."""
+        out = []
+        for msg in self.queue.receive_messages(max_messages=32, visibility_timeout=60):
+            out.append(
+                QueueMessage(
+                    id=msg.id,
+                    body=msg.content.encode("utf-8"),
+                    dequeue_count=msg.dequeue_count,
+                    pop_receipt=msg.pop_receipt,
+                )
+            )
+            self.queue.delete_message(msg.id, msg.pop_receipt)
+        return out
+
+    def complete(self, message: QueueMessage) -> None:
+        """Fire the queue trigger with one message."""
+        self.functions["complete"](msg=message)
+
+    def drain(self) -> list[QueueMessage]:
+        """Receive and complete every queued completion message; returns them."""
+        handled: list[QueueMessage] = []
+        while True:
+            batch = self.receive()
+            if not batch:
+                return handled
+            for message in batch:
+                self.complete(message)
+            handled.extend(batch)
+
+    def poll_until(self, predicate: Callable[[], bool], timeout: float = 30.0) -> None:
+        """Fire the poller until `predicate` holds (the emulator works asynchronously)."""
+
+        def step() -> bool:
+            self.poll()
+            return predicate()
+
+        wait_for(step, timeout=timeout, interval=0.1, what="the poller to reach the condition")
+
+    # ---------------------------------------------------------------- state
+
+    def records(self) -> list[Any]:
+        """Every job row in the table."""
+        return list(self.table.list_entities())
+
+    def record_for(self, name: str) -> Any:
+        """The single job row of input `name`."""
+        rows = [r for r in self.records() if r["BlobName"] == name]
+        assert len(rows) == 1, rows
+        return rows[0]
+
+    def output(self, name: str) -> bytes:
+        """An output blob's bytes."""
+        blob = self.blob_service.get_blob_client(self.env["OUTPUT_CONTAINER"], name)
+        return blob.download_blob().readall()
+
+    def outputs(self) -> list[str]:
+        """Names in the output container."""
+        container = self.blob_service.get_container_client(self.env["OUTPUT_CONTAINER"])
+        return sorted(b.name for b in container.list_blobs())
+
+    def errors(self) -> list[str]:
+        """Names in the error container."""
+        container = self.blob_service.get_container_client(self.env["ERROR_CONTAINER"])
+        return sorted(b.name for b in container.list_blobs())
+
+    def error_report(self, name: str) -> dict[str, Any]:
+        """A parsed error report."""
+        blob = self.blob_service.get_blob_client(self.env["ERROR_CONTAINER"], name)
+        return json.loads(blob.download_blob().readall())
+
+    def stats(self) -> dict[str, Any]:
+        """The emulator's counters."""
+        response = self.admin.get("/_emulator/stats")
+        response.raise_for_status()
+        return response.json()
+
+    def configure(self, **changes: Any) -> None:
+        """Change the emulator's behaviour (faults)."""
+        self.admin.patch("/_emulator/config", json=changes).raise_for_status()
+
+    def transcription_status(self, transcription_id: str) -> int:
+        """HTTP status of GET on the transcription (404 once deleted)."""
+        return self.api.get(f"/transcriptions/{transcription_id}").status_code
+
+    def result_file_bytes(self, transcription_id: str) -> bytes:
+        """The emulator's result file (kind Transcription) of a finished job, as served."""
+        files = self.api.get(f"/transcriptions/{transcription_id}/files").json()["values"]
+        (result,) = [f for f in files if f["kind"] == "Transcription"]
+        return httpx.get(result["links"]["contentUrl"], timeout=30.0).content
+
+    def close(self) -> None:
+        self.api.close()
+        self.admin.close()
+
+
+def requests_by_route(stats: dict[str, Any]) -> dict[str, int]:
+    """Emulator request counts per route, summed over statuses."""
+    return {route: sum(codes.values()) for route, codes in stats["requests"].items()}
+
+
+def delta(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
+    """Requests made between two snapshots, per route (routes with none left out)."""
+    return {
+        route: after[route] - before.get(route, 0)
+        for route in after
+        if after[route] - before.get(route, 0)
+    }
