@@ -13,6 +13,7 @@ from types import FrameType
 
 from devhost.host import DevHost
 from devhost.host_config import HostConfigError
+from devhost.http_server import HttpServerError
 from devhost.indexing import AppLoadError
 from devhost.local_settings import LocalSettingsError, apply_local_settings, ensure_local_settings
 from devhost.logs import configure_logging
@@ -63,7 +64,13 @@ def main(argv: list[str] | None = None) -> int:
             args.app, root=root, http_port=args.port, blob_scan_interval=args.blob_scan_interval
         )
         host.start()
-    except (LocalSettingsError, HostConfigError, AppLoadError, BindingConfigError) as exc:
+    except (
+        LocalSettingsError,
+        HostConfigError,
+        AppLoadError,
+        BindingConfigError,
+        HttpServerError,
+    ) as exc:
         log.error("devhost cannot start: %s", exc)
         return 2
     stopping = threading.Event()

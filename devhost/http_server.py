@@ -7,6 +7,7 @@ returned `func.HttpResponse` goes back as is. authLevel is not enforced locally 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import threading
@@ -22,6 +23,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from devhost.invoker import Invoker
+from devhost.services import wait_for
 
 log = logging.getLogger("devhost")
 
@@ -116,6 +118,10 @@ def build_app(invokers: Sequence[Invoker], prefix: str) -> Starlette:
     return Starlette(routes=routes)
 
 
+class HttpServerError(RuntimeError):
+    """The HTTP server could not start (usually: the port is in use)."""
+
+
 class HttpServer:
     """uvicorn on 127.0.0.1 in a background thread."""
 
@@ -135,15 +141,17 @@ class HttpServer:
     def start(self, timeout: float = 10.0) -> None:
         """Start serving; returns once the socket is listening (the real port in `port`)."""
         self._thread.start()
-        ready = threading.Event()
-
-        def started() -> None:
-            while not self._server.started and self._thread.is_alive():
-                ready.wait(0.02)
-
-        started()
+        with contextlib.suppress(TimeoutError):
+            wait_for(
+                lambda: self._server.started or not self._thread.is_alive(),
+                timeout=timeout,
+                interval=0.02,
+                what="the HTTP server",
+            )
         if not self._server.started:
-            raise RuntimeError(f"the HTTP server did not start on 127.0.0.1:{self.port}")
+            raise HttpServerError(
+                f"the HTTP server did not start on 127.0.0.1:{self.port} (port in use? pass --port)"
+            )
         sockets = self._server.servers[0].sockets
         self.port = int(sockets[0].getsockname()[1])
 

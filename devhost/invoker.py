@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import contextvars
 import inspect
 import logging
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import azure.functions as func
+from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from azure.functions import _abc as func_abc
 
 from devhost.blob_binding import blob_argument
@@ -248,7 +250,13 @@ class Invoker:
             container, blob = self._path(binding, metadata)
             service = blob_service(connection, self._settings, function=self.spec.name)
             data = value.encode("utf-8") if isinstance(value, str) else value
-            service.get_blob_client(container, blob).upload_blob(data, overwrite=True)
+            target = service.get_blob_client(container, blob)
+            try:
+                target.upload_blob(data, overwrite=True)
+            except ResourceNotFoundError:  # the host creates output containers on demand
+                with contextlib.suppress(ResourceExistsError):
+                    service.create_container(container)
+                target.upload_blob(data, overwrite=True)
             return
         queue_name = resolve_setting_refs(
             str(binding["queueName"]), self._settings, function=self.spec.name, prop="queueName"
@@ -259,9 +267,15 @@ class Invoker:
         for item in values:
             raw = item.encode("utf-8") if isinstance(item, str) else bytes(item)
             if self._host.queues.message_encoding == "base64":
-                client.send_message(base64.b64encode(raw).decode("ascii"))
+                text = base64.b64encode(raw).decode("ascii")
             else:
-                client.send_message(raw.decode("utf-8"))
+                text = raw.decode("utf-8")
+            try:
+                client.send_message(text)
+            except ResourceNotFoundError:  # the host creates output queues on demand
+                with contextlib.suppress(ResourceExistsError):
+                    client.create_queue()
+                client.send_message(text)
 
 
 class FunctionLogFilter(logging.Filter):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 
 import azure.functions as func
 
@@ -11,6 +12,7 @@ app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 
 @app.route(route="hello/{who}", methods=["GET", "POST"])
 def hello(req: func.HttpRequest) -> func.HttpResponse:
+    logging.info("hello called for %s", req.route_params.get("who"))
     payload = {
         "method": req.method,
         "params": dict(req.params),

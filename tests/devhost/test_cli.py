@@ -1,0 +1,110 @@
+"""`python -m devhost` as a subprocess: settings, banner, logs, HTTP, graceful shutdown."""
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import httpx
+import pytest
+
+from devhost.services import PROJECT_ROOT, wait_for
+from tests.devhost.conftest import APPS
+
+
+class Output:
+    """Collects a child's output lines in a thread so the test can wait on them."""
+
+    def __init__(self, process: subprocess.Popen[str]) -> None:
+        self.lines: list[str] = []
+        assert process.stdout is not None
+        self._stream = process.stdout
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        for line in self._stream:
+            self.lines.append(line.rstrip("\n"))
+
+    def find(self, pattern: str) -> re.Match[str] | None:
+        for line in list(self.lines):
+            match = re.search(pattern, line)
+            if match:
+                return match
+        return None
+
+    def text(self) -> str:
+        return "\n".join(self.lines)
+
+
+@pytest.fixture
+def app_root(tmp_path: Path) -> Path:
+    shutil.copy(APPS / "http_app.py", tmp_path / "function_app.py")
+    (tmp_path / "host.json").write_text(json.dumps({"version": "2.0"}))
+    sample = {"IsEncrypted": False, "Values": {"FROM_ENV": "file", "FROM_FILE": "file"}}
+    (tmp_path / "local.settings.sample.json").write_text(json.dumps(sample))
+    return tmp_path
+
+
+def test_devhost_command_runs_the_app_and_stops_on_sigterm(app_root):
+    env = {**os.environ, "FROM_ENV": "env", "PYTHONUNBUFFERED": "1"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "devhost", "--root", str(app_root), "--port", "0"],
+        cwd=PROJECT_ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    output = Output(process)
+    try:
+        banner = wait_for(
+            lambda: output.find(r"hello: \[GET,POST\] http://localhost:(\d+)/api/hello/\{who\}"),
+            timeout=30,
+            what=f"the banner; output so far:\n{output.text()}",
+        )
+        assert (app_root / "local.settings.json").exists()
+        assert output.find(r"Created .*local.settings.json")
+        assert output.find(
+            r"Skipping 'FROM_ENV' from local settings as it's already defined in current "
+            r"environment variables\."
+        )
+        assert not output.find("Skipping 'FROM_FILE'")
+        port = int(banner.group(1))
+        response = httpx.get(f"http://127.0.0.1:{port}/api/hello/ada")
+        assert response.status_code == 201
+        wait_for(
+            lambda: output.find(
+                r"Executed 'Functions.hello' \(Succeeded, Id=[0-9a-f-]{36}, "
+                r"Duration=\d+ms\)"
+            ),
+            timeout=10,
+            what="the execution log",
+        )
+        assert output.find(r"^\[\d{4}-\d\d-\d\dT[\d:.]+Z\] Functions.hello: hello called for ada")
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(15) == 0
+        wait_for(lambda: output.find("Host stopped."), timeout=5, what="the stop message")
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(10)
+
+
+def test_devhost_command_reports_bad_settings_and_exits_2(tmp_path):
+    (tmp_path / "local.settings.json").write_text("{broken")
+    process = subprocess.run(
+        [sys.executable, "-m", "devhost", "--root", str(tmp_path)],
+        cwd=PROJECT_ROOT,
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert process.returncode == 2
+    assert "devhost cannot start" in process.stdout
+    assert "not valid JSON" in process.stdout
