@@ -20,52 +20,13 @@ from typing import Any
 
 from shared.transcripts import OUTPUT_FORMATS, TranscriptMetadata, render_products
 
-_VOCABULARY = [
-    "thank",
-    "you",
-    "for",
-    "calling",
-    "contoso",
-    "how",
-    "can",
-    "i",
-    "help",
-    "you",
-    "today",
-    "my",
-    "internet",
-    "connection",
-    "keeps",
-    "dropping",
-    "every",
-    "evening",
-    "let",
-    "me",
-    "check",
-    "your",
-    "account",
-    "details",
-    "please",
-    "could",
-    "you",
-    "confirm",
-    "your",
-    "date",
-    "of",
-    "birth",
-    "sure",
-    "it",
-    "is",
-    "the",
-    "fourth",
-    "of",
-    "july",
-    "café",
-    "naïve",
-    "über",
-    "déjà",
-    "vu",
-]
+_SENTENCES = (
+    "thank you for calling contoso how can i help you today",
+    "my internet connection keeps dropping every evening",
+    "let me check your account details please could you confirm your date of birth",
+    "sure it is the fourth of july café naïve über déjà vu",
+)
+_VOCABULARY = [word for sentence in _SENTENCES for word in sentence.split()]
 
 
 def _iso(ticks: int) -> str:

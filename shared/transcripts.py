@@ -144,6 +144,7 @@ def render_txt(conv: Conversation, *, max_pause_ms: int = 1500) -> bytes:
 
     Consecutive phrases of the same speaker less than ``max_pause_ms`` apart form one turn.
     """
+    # The clock is WebVTT's (HH:MM:SS.mmm), so a line's time can be found in the .vtt too.
     return "".join(
         f"[{vtt_time(turn.start_ms)}] {turn.speaker}: {turn.text}\n"
         for turn in conv.turns(max_pause_ms)
