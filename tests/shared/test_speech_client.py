@@ -11,6 +11,7 @@ import logging
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -21,6 +22,7 @@ from typing import Any
 import httpx
 import pytest
 
+from devhost.services import Azurite, SpeechEmulator, wait_for
 from shared.errors import (
     SpeechAuthError,
     SpeechNotFoundError,
@@ -32,7 +34,9 @@ from shared.errors import (
 from shared.retry import RetryPolicy, parse_retry_after, set_testing
 from shared.settings import Secret, Settings
 from shared.speech_client import COGNITIVE_SERVICES_SCOPE, SpeechClient
-from shared.speech_models import TranscriptionStatus
+from shared.speech_models import TranscriptionStatus, build_submit_body
+from tests.emulator.audio_fixtures import bursts, encode
+from tests.emulator.speech import upload
 
 ENDPOINT = "https://myspeech.cognitiveservices.azure.com"
 KEY = "k3y-SUPER-secret-0123456789"
@@ -409,9 +413,7 @@ def test_max_attempts_one_means_no_retry() -> None:
 
 
 def test_retry_after_seconds_is_kept_and_is_the_computed_wait() -> None:
-    client, _ = make_client(
-        [error(429, "TooManyRequests", **{"Retry-After": "7"})], max_attempts=1
-    )
+    client, _ = make_client([error(429, "TooManyRequests", **{"Retry-After": "7"})], max_attempts=1)
     with pytest.raises(SpeechThrottledError) as info:
         client.get(JOB_ID)
     assert info.value.retry_after == 7.0
@@ -684,3 +686,75 @@ def test_azure_identity_is_not_imported_with_a_key() -> None:
     )
     root = Path(__file__).resolve().parents[2]
     subprocess.run([sys.executable, "-c", code], cwd=root, check=True, timeout=60)
+
+
+# --------------------------------------------------------------------------- real HTTP
+
+
+@pytest.mark.integration
+def test_full_lifecycle_against_the_emulator(
+    speech_emulator_factory: Callable[..., SpeechEmulator], azurite: Azurite
+) -> None:
+    emulator = speech_emulator_factory("--engine", "scripted", "--instant")
+    audio_url = upload(azurite, encode([bursts([(0.2, 0.8)], 1.0)]), transcript=[["hello"]])
+    name = f"audio-input|O'Brien #{uuid.uuid4().hex[:6]}.wav|0x8DC"
+    body = build_submit_body(
+        display_name=name,
+        content_url=audio_url,
+        locale="en-US",
+        channels=[0],
+        time_to_live_hours=48,
+    )
+    with SpeechClient(emulator.url, key=emulator.key, max_attempts=2) as client:
+        created = client.submit(body)
+        assert created.display_name == name
+        others = [client.submit({**body, "displayName": f"other-{i}"}) for i in range(2)]
+
+        def finished() -> bool:
+            return client.get(created.id)[0].status.is_terminal
+
+        wait_for(finished, timeout=30, interval=0.05)
+        assert client.get(created.id)[0].status is TranscriptionStatus.SUCCEEDED
+        assert [t.id for t in client.find_by_display_name(name)] == [created.id]
+        listed = {t.id for t in client.iter_transcriptions(page_size=1)}
+        assert {created.id, *(o.id for o in others)} <= listed
+
+        files = client.list_files(created.id, sas_lifetime_minutes=10)
+        assert sorted(f.kind for f in files) == ["Transcription", "TranscriptionReport"]
+        result = next(f for f in files if f.kind == "Transcription")
+        count_before = client.request_count
+        content = json.loads(client.download(result.content_url))
+        assert client.request_count == count_before  # downloads are not Speech calls
+        assert content["source"] == audio_url.split("?", maxsplit=1)[0]
+
+        client.delete(created.id)
+        with pytest.raises(SpeechNotFoundError):
+            client.get(created.id)
+        client.delete(created.id)  # already gone: fine
+
+    with (
+        SpeechClient(emulator.url, key="wrong-key-123456") as bad,
+        pytest.raises(SpeechAuthError) as info,
+    ):
+        bad.get(created.id)
+    assert "wrong-key-123456" not in str(info.value)
+
+
+@pytest.mark.integration
+def test_rate_limit_against_the_emulator_defers_instead_of_sleeping(
+    speech_emulator_factory: Callable[..., SpeechEmulator],
+) -> None:
+    emulator = speech_emulator_factory("--engine", "scripted", "--instant")
+    with httpx.Client(base_url=f"{emulator.url}/_emulator") as admin_api:
+        response = admin_api.patch("/config", json={"rate_limit": "2/120"})
+        assert response.status_code == 200, response.text
+    with SpeechClient(emulator.url, key=emulator.key, max_retry_wait=5) as client:
+        list(client.iter_transcriptions())
+        list(client.iter_transcriptions())
+        with pytest.raises(SpeechThrottledError) as info:
+            list(client.iter_transcriptions())
+    assert info.value.status == 429
+    assert info.value.inner_code == "QuotaViolation"
+    assert info.value.retry_after is not None
+    assert info.value.retry_after > 5
+    assert client.request_count == 3  # the long Retry-After was not retried in-process
