@@ -179,29 +179,46 @@ class SpeechClient:
         (read timeout, connection reset, 500/502/504, garbled 201) could mean the job exists:
         before posting again, the client looks the job up by `displayName` and returns it
         when found, so a retry does not create a duplicate. This relies on `displayName`
-        being unique per recording (the pipeline uses the job key); the pipeline's orphan
-        search by `displayName` covers the remaining window (e.g. a crash mid-call).
+        being unique per recording (the pipeline uses the job key).
+
+        When it finally gives up: `SpeechThrottledError` means no attempt of this call can
+        have created a job (defer and post again); any other `SpeechTransientError` means
+        one may exist (look it up by `displayName` before posting again, as the pipeline's
+        orphan search does — that also covers a crash in the middle of this call).
         """
         url = f"{self._base}/speechtotext/transcriptions:submit"
         display_name = body.get("displayName")
         maybe_created = False
-        for attempt in self._policy.attempts_iter():
-            with attempt:
-                if maybe_created and isinstance(display_name, str) and display_name:
-                    existing = self._find_once("submit", display_name)
-                    if existing is not None:
-                        logger.info(
-                            "speech submit: found job %s by displayName after an ambiguous "
-                            "failure; not submitting again",
-                            existing.id,
-                        )
-                        return existing
-                try:
-                    response = self._send("submit", "POST", url, json=dict(body))
-                    return _parse("submit", response, Transcription.from_json)
-                except SpeechTransientError as exc:
-                    maybe_created = maybe_created or _may_have_been_processed(exc)
-                    raise
+        try:
+            for attempt in self._policy.attempts_iter():
+                with attempt:
+                    if maybe_created and isinstance(display_name, str) and display_name:
+                        existing = self._find_once("submit", display_name)
+                        if existing is not None:
+                            logger.info(
+                                "speech submit: found job %s by displayName after an "
+                                "ambiguous failure; not submitting again",
+                                existing.id,
+                            )
+                            return existing
+                    try:
+                        response = self._send("submit", "POST", url, json=dict(body))
+                        return _parse("submit", response, Transcription.from_json)
+                    except SpeechTransientError as exc:
+                        maybe_created = maybe_created or _may_have_been_processed(exc)
+                        raise
+        except SpeechThrottledError as exc:
+            if not maybe_created:
+                raise
+            # Throttled now, but an earlier attempt may have created the job: say so by type.
+            raise SpeechTransientError(
+                f"{exc.message} (an earlier attempt may have created the job)",
+                status=exc.status,
+                code=exc.code,
+                inner_code=exc.inner_code,
+                retry_after=exc.retry_after,
+                operation="submit",
+            ) from None
         raise AssertionError("unreachable")
 
     def get(self, transcription_id: str) -> tuple[Transcription, float | None]:

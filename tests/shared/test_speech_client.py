@@ -758,3 +758,19 @@ def test_rate_limit_against_the_emulator_defers_instead_of_sleeping(
     assert info.value.retry_after is not None
     assert info.value.retry_after > 5
     assert client.request_count == 3  # the long Retry-After was not retried in-process
+
+
+def test_submit_throttled_after_an_ambiguous_failure_is_not_reported_as_throttled() -> None:
+    # The caller treats SpeechThrottledError as "nothing was created"; after a read timeout
+    # that is no longer known, so the client reports a plain transient error instead.
+    client, script = make_client(
+        [httpx.ReadTimeout("timed out"), error(429, "TooManyRequests", **{"Retry-After": "90"})],
+        max_retry_wait=30,
+    )
+    with pytest.raises(SpeechTransientError) as info:
+        client.submit({"displayName": "job-key"})
+    assert type(info.value) is SpeechTransientError
+    assert info.value.retry_after == 90.0
+    assert info.value.status == 429
+    assert "may have created" in info.value.message
+    assert [r.method for r in script.requests] == ["POST", "GET"]
