@@ -265,7 +265,13 @@ class JobRunner:
                 script=_script_for(dl, channel),
                 diarization_max_speakers=spec.max_speakers,
             )
-            phrases[channel] = self._engine.recognize(request)
+            try:
+                phrases[channel] = self._engine.recognize(request)
+            except Exception as exc:  # an engine bug fails this input, not the worker
+                log.exception("engine %s failed on %s", self._engine.name, source)
+                raise InputError(
+                    "UnexpectedError", f"Recognition failed on channel {channel}: {exc}."
+                ) from exc
         duration = frames / rate
         return duration, build_result(source, self._clock.now(), duration, phrases, options)
 

@@ -23,9 +23,13 @@ def create_engine(name: str, custom_models: Mapping[str, CustomModel]) -> Engine
         try:
             module = importlib.import_module("speech_emulator.engines.sphinx")
         except ImportError as exc:
+            if exc.name == "speech_emulator.engines.sphinx":
+                reason = "speech_emulator/engines/sphinx.py is missing from this checkout"
+            else:
+                reason = f"{exc}; install pocketsphinx with pip install -r requirements-dev.txt"
             raise EngineUnavailableError(
-                f"the sphinx engine cannot be loaded ({exc}). Install pocketsphinx "
-                "(pip install -r requirements-dev.txt) or start with --engine scripted."
+                f"the sphinx engine cannot be loaded ({reason}). Start with --engine scripted "
+                "to run without it."
             ) from exc
         engine_class = getattr(module, "SphinxEngine", None)
         if engine_class is None:

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import subprocess
 import sys
 
+import httpx
 import pytest
 
 from devhost.services import PROJECT_ROOT
+from speech_emulator.app import create_app
 from speech_emulator.cli import settings_from_args
+from speech_emulator.config import Settings
 from speech_emulator.engines.registry import EngineUnavailableError, create_engine
 from speech_emulator.speech_models import custom_model_id
 
@@ -91,3 +95,22 @@ def test_listen_line_and_custom_model_lines(speech_emulator_factory, tmp_path) -
     assert emulator.custom_model_url("Calls") == (
         f"{emulator.url}/speechtotext/models/{custom_model_id('Calls')}?api-version=2024-11-15"
     )
+
+
+def test_create_app_in_process() -> None:
+    app = create_app(Settings(engine="scripted", public_url="http://speech.local"))
+
+    async def calls() -> tuple[httpx.Response, httpx.Response]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+            listed = await http.get(
+                "/speechtotext/models/base",
+                params={"api-version": "2025-10-15"},
+                headers={"Ocp-Apim-Subscription-Key": "local-dev-key"},
+            )
+            return listed, await http.get("/_emulator/config")
+
+    listed, config = asyncio.run(calls())
+    assert listed.status_code == 200
+    assert listed.json()["values"][0]["self"].startswith("http://speech.local/speechtotext/")
+    assert config.json()["start_delay"] == 1.0

@@ -233,3 +233,24 @@ def test_processing_factor_scales_with_audio(speech_emulator_factory, azurite: A
         assert api.get(path).json()["status"] == "Running"
         adm.post("/clock", json={"advance_seconds": 60})
         assert wait_done(api, entity)["status"] == "Succeeded"
+
+
+def test_destination_container(scripted_emulator: SpeechEmulator, azurite: Azurite) -> None:
+    service = BlobServiceClient.from_connection_string(azurite.connection_string)
+    name = f"dest-{uuid.uuid4().hex[:10]}"
+    service.create_container(name)
+    sas = generate_container_sas(
+        DEV_ACCOUNT,
+        name,
+        account_key=DEV_ACCOUNT_KEY,
+        permission=ContainerSasPermissions(read=True, write=True, create=True),
+        expiry=datetime.now(UTC) + timedelta(hours=1),
+    )
+    url = upload(azurite, encode([bursts([(0.1, 0.5)], 1.0)]))
+    body = create_body([url], destinationContainerUrl=f"{azurite.blob_endpoint}/{name}?{sas}")
+    with client(scripted_emulator) as api:
+        entity = wait_done(api, submit(api, body))
+    assert entity["status"] == "Succeeded"
+    assert "?" not in entity["properties"]["destinationContainerUrl"]
+    blobs = sorted(b.name for b in service.get_container_client(name).list_blobs())
+    assert blobs == [f"{job_id(entity)}/contenturl_0.json", f"{job_id(entity)}/report.json"]
