@@ -5,10 +5,12 @@ failure leaves as one of the typed errors of `shared/errors.py`:
 
     transport error / timeout      -> SpeechTransientError (status None)
     429                            -> SpeechThrottledError (retry_after from Retry-After)
-    5xx                            -> SpeechTransientError
+    5xx, 408                       -> SpeechTransientError (SpeechThrottledError when its
+                                      Retry-After is longer than max_retry_wait)
     401, 403                       -> SpeechAuthError
     404                            -> SpeechNotFoundError
     other 4xx (400, 409, 415, ...) -> SpeechRequestError
+    2xx with an undecodable body   -> SpeechTransientError
 
 Transient errors are retried per `shared.retry.RetryPolicy` (bounded attempts, capped
 exponential backoff with jitter, `Retry-After` honoured). A `Retry-After` longer than
@@ -16,7 +18,8 @@ exponential backoff with jitter, `Retry-After` honoured). A `Retry-After` longer
 
 Secrets never leave this module in messages or logs: the key and the bearer token are
 scrubbed from error texts, URLs are logged without their query (SAS signatures live there),
-and any URL quoted by the service in an error message is cut down the same way.
+any URL quoted by the service in an error message is cut down the same way, and httpx's
+own INFO line per request gets the same treatment (a filter on the `httpx` logger).
 """
 
 from __future__ import annotations
