@@ -109,6 +109,9 @@ class _Receipt:
 class BlobTriggerListener:
     """Scans one function's container and invokes it for new blob versions."""
 
+    # Shown in the execution reason; the host says which source detected the blob.
+    source_label = "LogsAndContainerScan"
+
     def __init__(
         self,
         invoker: Invoker,
@@ -206,23 +209,21 @@ class BlobTriggerListener:
         spec = self.invoker.spec
         trigger = spec.trigger["name"]
         reason = f"New blob detected({self.source_label}): {container}/{blob.name}"
-        try:
-            argument = blob_argument(
+        outcome = self.invoker(
+            reason,
+            None,
+            metadata,
+            bind=partial(
+                blob_argument,
                 spec.annotation(trigger),
                 service=self._service,
                 connection=self._connection,
                 container=container,
                 blob=blob.name,
-            )
-        except Exception as exc:  # binding failed: counts as a failed try, as on the host
-            log.exception("Binding blob %s/%s for %s failed", container, blob.name, self.name)
-            outcome = Outcome("", spec.name, False, 0.0, error=exc)
-        else:
-            outcome = self.invoker(reason, argument, metadata)
+            ),
+        )
         self._record(blob, outcome)
         return outcome
-
-    source_label = "LogsAndContainerScan"
 
     def _record(self, blob: BlobProperties, outcome: Outcome) -> None:
         etag = str(blob.etag)

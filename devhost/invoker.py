@@ -17,7 +17,7 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -152,16 +152,26 @@ class Invoker:
         self._root = root
 
     def __call__(
-        self, reason: str, trigger_value: Any, metadata: Mapping[str, str] | None = None
+        self,
+        reason: str,
+        trigger_value: Any,
+        metadata: Mapping[str, str] | None = None,
+        *,
+        bind: Callable[[], Any] | None = None,
     ) -> Outcome:
-        """Execute the function once; never raises (failures are in the Outcome)."""
+        """Execute the function once; never raises (failures are in the Outcome).
+
+        `bind`, when given, builds the trigger value inside the execution, so a binding
+        failure (e.g. the blob vanished) is a failed execution, logged as the host does.
+        """
         invocation_id = str(uuid.uuid4())
         name = self.spec.name
         log.info("Executing 'Functions.%s' (Reason='%s', Id=%s)", name, reason, invocation_id)
         start = time.monotonic()
         token = current_function.set(name)
         try:
-            result = self._run(invocation_id, trigger_value, dict(metadata or {}))
+            value = bind() if bind is not None else trigger_value
+            result = self._run(invocation_id, value, dict(metadata or {}))
         except Exception as exc:
             duration = (time.monotonic() - start) * 1000
             log.error(

@@ -215,5 +215,16 @@ class QueueTriggerListener:
         self.queue.delete_message(message.id, self._receipt(message))
 
     def shutdown(self, wait: bool) -> None:
-        """Stop processing; unfinished messages become visible again when their lease ends."""
+        """Stop processing; fetched messages not started are released at once.
+
+        Messages still running when not waiting become visible again when their lease ends.
+        """
         self._executor.shutdown(wait=wait, cancel_futures=True)
+        if not wait:
+            return
+        with self._lock:
+            unstarted = list(self._leases.items())
+            self._leases.clear()
+        for message_id, lease in unstarted:
+            with contextlib.suppress(ResourceNotFoundError):
+                self.queue.update_message(message_id, lease.pop_receipt, visibility_timeout=0)

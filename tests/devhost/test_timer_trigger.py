@@ -90,3 +90,13 @@ def test_missing_schedule_setting_is_reported(monkeypatch, make_host):
     app = load_fixture_app("timer_app")
     with pytest.raises(BindingConfigError, match=r"'DEVHOST_TEST_SCHEDULE'"):
         make_host(app)
+
+
+def test_run_on_startup_fires_once_at_start(timer_app, make_host):
+    host = make_host(timer_app)
+    assert host.timers["on_startup"].run_on_startup is True
+    assert host.timers["tick"].run_on_startup is False
+    host.start()
+    wait_for(lambda: timer_app.startup_calls, timeout=5, what="the startup run")
+    host.stop()
+    assert timer_app.startup_calls == [False]

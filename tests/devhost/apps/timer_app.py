@@ -27,3 +27,11 @@ def tick(timer: func.TimerRequest) -> None:
     finally:
         with _lock:
             concurrency["running"] -= 1
+
+
+startup_calls: list[bool] = []
+
+
+@app.timer_trigger(arg_name="timer", schedule="0 0 0 1 1 *", run_on_startup=True)
+def on_startup(timer: func.TimerRequest) -> None:
+    startup_calls.append(timer.past_due)
