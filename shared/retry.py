@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -30,7 +31,7 @@ __all__ = ["RetryPolicy", "parse_retry_after", "set_testing"]
 _MAX_SANE_RETRY_AFTER = 7 * 24 * 3600.0
 
 
-def set_testing(on: bool, *, attempts: int = 1, cap: bool = False) -> object:
+def set_testing(on: bool, *, attempts: int = 1, cap: bool = False) -> AbstractContextManager[None]:
     """Turn stamina's test mode on/off: no waits, `attempts` tries (capped with `cap=True`).
 
     Returns stamina's context manager, so `with set_testing(True, attempts=3, cap=True):`

@@ -49,7 +49,7 @@ SECRETS = (KEY, TOKEN, SAS_SIG, "SASsignatureSECRET")
 
 @pytest.fixture(autouse=True)
 def instant_retries() -> Iterator[None]:
-    with set_testing(True, attempts=50, cap=True):  # type: ignore[attr-defined]
+    with set_testing(True, attempts=50, cap=True):
         yield
 
 
@@ -774,3 +774,13 @@ def test_submit_throttled_after_an_ambiguous_failure_is_not_reported_as_throttle
     assert info.value.status == 429
     assert "may have created" in info.value.message
     assert [r.method for r in script.requests] == ["POST", "GET"]
+
+
+def test_set_testing_controls_attempts_and_restores_the_previous_mode() -> None:
+    client, script = make_client([error(500) for _ in range(7)], max_attempts=5)
+    with set_testing(True, attempts=2), pytest.raises(SpeechTransientError):
+        client.get(JOB_ID)
+    assert len(script.requests) == 2
+    with pytest.raises(SpeechTransientError):
+        client.get(JOB_ID)  # back to the module's mode: capped at the client's own limit
+    assert len(script.requests) == 2 + 5
