@@ -21,6 +21,7 @@ from typing import Any
 
 import httpx
 import pytest
+from azure.core.credentials import AccessToken
 
 from devhost.services import Azurite, SpeechEmulator, wait_for
 from shared.errors import (
@@ -573,12 +574,6 @@ def test_debug_log_line_per_request(caplog: pytest.LogCaptureFixture) -> None:
 
 
 @dataclass
-class FakeAccessToken:
-    token: str
-    expires_on: int
-
-
-@dataclass
 class StubCredential:
     """Our own TokenCredential seam: hands out numbered tokens and records the scopes."""
 
@@ -586,11 +581,18 @@ class StubCredential:
     scopes: list[tuple[str, ...]] = field(default_factory=list)
     fail: bool = False
 
-    def get_token(self, *scopes: str, **_: Any) -> FakeAccessToken:
+    def get_token(
+        self,
+        *scopes: str,
+        claims: str | None = None,
+        tenant_id: str | None = None,
+        enable_cae: bool = False,
+        **kwargs: Any,
+    ) -> AccessToken:
         if self.fail:
             raise RuntimeError(f"no identity available; token {TOKEN}")
         self.scopes.append(scopes)
-        return FakeAccessToken(f"{TOKEN}-{len(self.scopes)}", int(time.time()) + self.lifetime_s)
+        return AccessToken(f"{TOKEN}-{len(self.scopes)}", int(time.time()) + self.lifetime_s)
 
 
 def token_client(replies: list[Reply], credential: StubCredential) -> tuple[SpeechClient, Script]:
@@ -741,18 +743,20 @@ def test_full_lifecycle_against_the_emulator(
 
 
 @pytest.mark.integration
-def test_rate_limit_against_the_emulator_defers_instead_of_sleeping(
+def test_token_auth_and_rate_limit_against_the_emulator(
     speech_emulator_factory: Callable[..., SpeechEmulator],
 ) -> None:
-    emulator = speech_emulator_factory("--engine", "scripted", "--instant")
+    emulator = speech_emulator_factory("--engine", "scripted", "--instant", "--accept-bearer")
     with httpx.Client(base_url=f"{emulator.url}/_emulator") as admin_api:
         response = admin_api.patch("/config", json={"rate_limit": "2/120"})
         assert response.status_code == 200, response.text
-    with SpeechClient(emulator.url, key=emulator.key, max_retry_wait=5) as client:
-        list(client.iter_transcriptions())
+    credential = StubCredential()
+    with SpeechClient(emulator.url, credential=credential, max_retry_wait=5) as client:
+        assert list(client.iter_transcriptions()) == []  # accepted with a bearer token
         list(client.iter_transcriptions())
         with pytest.raises(SpeechThrottledError) as info:
             list(client.iter_transcriptions())
+    assert len(credential.scopes) == 1  # one token for all calls
     assert info.value.status == 429
     assert info.value.inner_code == "QuotaViolation"
     assert info.value.retry_after is not None
