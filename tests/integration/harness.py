@@ -16,6 +16,7 @@ import os
 import sys
 import uuid
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -183,16 +184,17 @@ class Pipeline:
         """Fire the queue trigger with one message."""
         self.functions["complete"](msg=message)
 
-    def drain(self) -> list[QueueMessage]:
-        """Receive and complete every queued completion message; returns them."""
+    def drain(self, workers: int = 1) -> list[QueueMessage]:
+        """Receive and complete every queued completion message (like the host: `workers`
+        at a time); returns them."""
         handled: list[QueueMessage] = []
-        while True:
-            batch = self.receive()
-            if not batch:
-                return handled
-            for message in batch:
-                self.complete(message)
-            handled.extend(batch)
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            while True:
+                batch = self.receive()
+                if not batch:
+                    return handled
+                list(pool.map(self.complete, batch))
+                handled.extend(batch)
 
     def poll_until(self, predicate: Callable[[], bool], timeout: float = 30.0) -> None:
         """Fire the poller until `predicate` holds (the emulator works asynchronously)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
 
@@ -225,8 +226,9 @@ def test_many_active_jobs_are_polled_through_paging(pipeline: Pipeline) -> None:
     count = 120
     names = [f"bulk/{i:03d}.wav" for i in range(count)]
     audio = mono_call()
-    for name in names:
-        pipeline.submit(pipeline.upload(name, audio, [["bulk call"]]))
+    blobs = [pipeline.upload(name, audio, [["bulk call"]]) for name in names]
+    with ThreadPoolExecutor(max_workers=8) as pool:  # the host runs triggers in parallel
+        list(pool.map(pipeline.submit, blobs))
 
     def all_finished() -> bool:
         jobs = pipeline.stats()["jobs"]
@@ -243,5 +245,5 @@ def test_many_active_jobs_are_polled_through_paging(pipeline: Pipeline) -> None:
     assert made.get(GET_ROUTE, 0) <= 3, made
     states = {r["State"] for r in pipeline.records() if r["BlobName"] in names}
     assert states == {"completing"}
-    assert len(pipeline.drain()) == count
+    assert len(pipeline.drain(workers=8)) == count
     assert {r["State"] for r in pipeline.records() if r["BlobName"] in names} == {"done"}

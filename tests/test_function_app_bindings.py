@@ -1,0 +1,161 @@
+"""The indexed bindings of function_app.py, as the Functions host will see them."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import azure.storage.blob
+import pytest
+from azurefunctions.extensions.bindings import blob as blob_ext
+
+from shared.errors import ConfigurationError
+from shared.settings import get_settings
+
+ROOT = Path(__file__).resolve().parent.parent
+
+CONFIGURED = {
+    "SPEECH_ENDPOINT": "http://127.0.0.1:5050",
+    "SPEECH_KEY": "local-dev-key",
+    "AzureWebJobsStorage": "UseDevelopmentStorage=true",
+    "INPUT_CONTAINER": "audio-input",
+    "OUTPUT_CONTAINER": "transcripts",
+    "ERROR_CONTAINER": "transcription-errors",
+    "COMPLETION_QUEUE": "transcription-completions",
+    "POLL_SCHEDULE": "*/10 * * * * *",
+}
+APP_SETTINGS = (
+    "INPUT_CONTAINER",
+    "OUTPUT_CONTAINER",
+    "ERROR_CONTAINER",
+    "COMPLETION_QUEUE",
+    "POLL_SCHEDULE",
+    "BLOB_TRIGGER_SOURCE",
+    "STORAGE_CONNECTION",
+    "SPEECH_ENDPOINT",
+    "SPEECH_KEY",
+)
+
+
+def index(monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> dict[str, Any]:
+    """Import function_app afresh under `env`; name -> (bindings, user function)."""
+    for name in APP_SETTINGS:
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    get_settings.cache_clear()
+    monkeypatch.delitem(sys.modules, "function_app", raising=False)
+    try:
+        module = importlib.import_module("function_app")
+        functions = module.app.get_functions()  # once per app object
+    finally:
+        get_settings.cache_clear()
+    return {
+        f.get_function_name(): (
+            json.loads(f.get_function_json())["bindings"],
+            f.get_user_function(),
+        )
+        for f in functions
+    }
+
+
+def only(bindings: list[dict[str, Any]]) -> dict[str, Any]:
+    assert len(bindings) == 1, bindings
+    return bindings[0]
+
+
+def test_three_functions_with_setting_references(monkeypatch: pytest.MonkeyPatch) -> None:
+    fns = index(monkeypatch, CONFIGURED)
+    assert set(fns) == {"submit", "poll", "complete"}
+
+    submit = only(fns["submit"][0])
+    assert submit["type"] == "blobTrigger"
+    assert submit["direction"] == "IN"
+    assert submit["path"] == "%INPUT_CONTAINER%/{name}"
+    assert submit["connection"] == "AzureWebJobsStorage"
+    assert submit["source"] == "LogsAndContainerScan"
+
+    poll = only(fns["poll"][0])
+    assert poll["type"] == "timerTrigger"
+    assert poll["schedule"] == "%POLL_SCHEDULE%"
+    assert poll["runOnStartup"] is False
+
+    complete = only(fns["complete"][0])
+    assert complete["type"] == "queueTrigger"
+    assert complete["queueName"] == "%COMPLETION_QUEUE%"
+    assert complete["connection"] == "AzureWebJobsStorage"
+
+
+def test_blob_parameter_is_the_sdk_type(monkeypatch: pytest.MonkeyPatch) -> None:
+    fns = index(monkeypatch, CONFIGURED)
+    bindings, submit = fns["submit"]
+    param = inspect.signature(submit).parameters[only(bindings)["name"]]
+    # The worker binds an SDK client (read ranges), not InputStream/bytes (whole blob in memory).
+    assert param.annotation is blob_ext.BlobClient
+    assert issubclass(param.annotation, azure.storage.blob.BlobClient)
+    _, complete = fns["complete"]
+    assert "msg" in inspect.signature(complete).parameters
+
+
+def test_event_grid_source_and_separate_storage_connection(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    env = {
+        **CONFIGURED,
+        "BLOB_TRIGGER_SOURCE": "EventGrid",
+        "STORAGE_CONNECTION": "AudioStorage",
+        "AudioStorage": "UseDevelopmentStorage=true",
+    }
+    fns = index(monkeypatch, env)
+    submit = only(fns["submit"][0])
+    assert submit["source"] == "EventGrid"
+    assert submit["connection"] == "AudioStorage"
+    assert only(fns["complete"][0])["connection"] == "AudioStorage"
+
+
+def test_unset_settings_index_with_their_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The host cannot resolve %X% for a setting that does not exist: the default is written in.
+    env = {k: CONFIGURED[k] for k in ("SPEECH_ENDPOINT", "SPEECH_KEY", "AzureWebJobsStorage")}
+    fns = index(monkeypatch, env)
+    assert only(fns["submit"][0])["path"] == "audio-input/{name}"
+    assert only(fns["poll"][0])["schedule"] == "0 * * * * *"
+    assert only(fns["complete"][0])["queueName"] == "transcription-completions"
+
+
+@pytest.mark.parametrize(
+    ("setting", "value"),
+    [("POLL_SCHEDULE", "every minute"), ("INPUT_CONTAINER", "Bad_Name"), ("SPEECH_ENDPOINT", "")],
+)
+def test_a_bad_setting_fails_indexing_naming_it(
+    monkeypatch: pytest.MonkeyPatch, setting: str, value: str
+) -> None:
+    with pytest.raises(ConfigurationError) as info:
+        index(monkeypatch, {**CONFIGURED, setting: value})
+    assert info.value.setting == setting
+
+
+def test_cold_start_imports_stay_lean() -> None:
+    # Indexing loads only the glue; each function imports its own module when it first runs.
+    # (azure.identity is not checked: the SDK-type blob extension itself imports it.)
+    probe = (
+        "import sys, function_app; "
+        "print(sorted(m for m in ('httpx', 'azure.data.tables', 'shared.submit', "
+        "'shared.speech_client', 'shared.transcripts', 'numpy') if m in sys.modules))"
+    )
+    env = {**os.environ, **CONFIGURED}
+    out = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    assert out.stdout.strip() == "[]", out.stdout
