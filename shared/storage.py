@@ -209,7 +209,7 @@ class SasSigner:
             "container_name": container,
             "blob_name": name,
             "permission": BlobSasPermissions(read=True),
-            "start": now - _CLOCK_SKEW,
+            # No start time: valid at once, whatever the skew between this host and Storage.
             "expiry": expiry,
         }
         if key is not None:

@@ -1,0 +1,176 @@
+"""Faults end to end: throttled submissions, transient and vanishing jobs, timeouts.
+
+Time-based steps (deferrals, deadlines) move the app's clock forward instead of sleeping:
+the runtime's `clock` is the only time source the pipeline reads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+
+from shared.retry import set_testing
+from shared.runtime import Runtime, runtime_for, utc_now
+from shared.settings import get_settings
+from tests.integration.harness import Pipeline, delta, mono_call, requests_by_route
+
+pytestmark = pytest.mark.integration
+
+SUBMIT_ROUTE = "POST /speechtotext/transcriptions:submit"
+
+
+class Clock:
+    """The app's clock, `offset` ahead of real time."""
+
+    def __init__(self) -> None:
+        self.offset = timedelta(0)
+
+    def __call__(self) -> datetime:
+        return utc_now() + self.offset
+
+    def advance(self, **kwargs: float) -> None:
+        self.offset += timedelta(**kwargs)
+
+
+@pytest.fixture
+def clock(pipeline: Pipeline) -> Iterator[Clock]:
+    rt: Runtime = runtime_for(get_settings())
+    original = rt.clock
+    fake = Clock()
+    rt.clock = fake
+    try:
+        yield fake
+    finally:
+        rt.clock = original
+
+
+@pytest.fixture(autouse=True)
+def instant_retries() -> Iterator[None]:
+    with set_testing(True, attempts=2, cap=True):
+        yield
+
+
+@pytest.fixture
+def faults(pipeline: Pipeline) -> Iterator[Any]:
+    """Change the emulator's behaviour; everything is restored afterwards."""
+    yield pipeline.configure
+    pipeline.configure(
+        rate_limit=None, fail_share=0.0, fail_code="InternalServerError", vanish_share=0.0
+    )
+
+
+def _rows(pipeline: Pipeline, names: list[str]) -> list[Any]:
+    return [r for r in pipeline.records() if r["BlobName"] in names]
+
+
+def _settle(pipeline: Pipeline, clock: Clock, names: list[str], rounds: int = 40) -> None:
+    """Poll, complete and advance the clock until every job of `names` is terminal."""
+    for _ in range(rounds):
+        pipeline.poll()
+        pipeline.drain()
+        states = {r["State"] for r in _rows(pipeline, names)}
+        if states <= {"done", "failed", "rejected"}:
+            return
+        clock.advance(minutes=5)
+    raise AssertionError(
+        f"jobs did not settle: {[(r['BlobName'], r['State']) for r in _rows(pipeline, names)]}"
+    )
+
+
+def test_throttled_submissions_are_deferred_then_submitted_by_the_poller(
+    pipeline: Pipeline, clock: Clock, faults: Any
+) -> None:
+    names = [f"throttle/{i}.wav" for i in range(5)]
+    blobs = [pipeline.upload(n, mono_call(), [["rate limited"]]) for n in names]
+    faults(rate_limit="2/600")
+    for blob in blobs:
+        pipeline.submit(blob)  # never raises: a throttled blob must not reach poison
+    states = sorted(r["State"] for r in _rows(pipeline, names))
+    assert states == ["deferred"] * 3 + ["submitted"] * 2
+    deferred = [r for r in _rows(pipeline, names) if r["State"] == "deferred"]
+    assert {r["ErrorCode"] for r in deferred} == {"Throttled"}
+    assert all(r["NextCheckAt"] > utc_now() for r in deferred)  # Retry-After honoured
+    faults(rate_limit=None)
+    _settle(pipeline, clock, names)
+    assert {r["State"] for r in _rows(pipeline, names)} == {"done"}
+    for name in names:
+        assert f"{name}/channel_0.json" in pipeline.outputs()
+
+
+def test_transient_service_failure_is_resubmitted_then_reported(
+    pipeline: Pipeline, clock: Clock, faults: Any
+) -> None:
+    name = "transient/always-failing.wav"
+    faults(fail_share=1.0, fail_code="InternalServerError")
+    before = requests_by_route(pipeline.stats())
+    pipeline.submit(pipeline.upload(name, mono_call(), [["x"]]))
+    _settle(pipeline, clock, [name])
+    made = delta(before, requests_by_route(pipeline.stats()))
+    assert made[SUBMIT_ROUTE] == 3  # MAX_JOB_ATTEMPTS
+    row = pipeline.record_for(name)
+    assert row["State"] == "failed"
+    assert row["Attempts"] == 3
+    report = pipeline.error_report(f"{name}.json")
+    assert report["serviceErrorCode"] == "InternalServerError"
+    assert "3 attempts" in report["message"]
+    assert pipeline.stats()["transcriptions"]["liveByStatus"].get("Failed", 0) == 0
+
+
+def test_transient_failure_then_success(pipeline: Pipeline, clock: Clock, faults: Any) -> None:
+    name = "transient/fails-once.wav"
+    faults(fail_share=1.0, fail_code="ServiceUnavailable")
+    pipeline.submit(pipeline.upload(name, mono_call(), [["second time lucky"]]))
+    pipeline.poll_until(lambda: pipeline.record_for(name)["State"] == "completing")
+    pipeline.drain()
+    assert pipeline.record_for(name)["State"] == "deferred"
+    faults(fail_share=0.0)
+    _settle(pipeline, clock, [name])
+    row = pipeline.record_for(name)
+    assert (row["State"], row["Attempts"]) == ("done", 2)
+    assert f"{name}.json" not in pipeline.errors()
+
+
+def test_vanished_job_is_resubmitted(pipeline: Pipeline, clock: Clock, faults: Any) -> None:
+    name = "vanish/once.wav"
+    faults(vanish_share=1.0)
+    pipeline.submit(pipeline.upload(name, mono_call(), [["where did it go"]]))
+    first = pipeline.record_for(name)["TranscriptionId"]
+    pipeline.poll_until(lambda: pipeline.record_for(name)["State"] == "deferred")
+    assert pipeline.record_for(name)["ErrorCode"] == "Vanished"
+    faults(vanish_share=0.0)
+    _settle(pipeline, clock, [name])
+    row = pipeline.record_for(name)
+    assert row["State"] == "done"
+    assert row["TranscriptionId"] != first
+
+
+def test_job_past_its_deadline_is_deleted_and_reported(
+    pipeline: Pipeline, clock: Clock, faults: Any
+) -> None:
+    name = "timeout/stuck.wav"
+    pipeline.submit(pipeline.upload(name, mono_call(), [["too slow"]]))
+    row = pipeline.record_for(name)
+    clock.advance(hours=31)  # JOB_TIMEOUT_HOURS defaults to 30
+    pipeline.poll()
+    final = pipeline.record_for(name)
+    assert final["State"] == "failed"
+    report = pipeline.error_report(f"{name}.json")
+    assert report["reasonCode"] == "TimedOut"
+    assert "JOB_TIMEOUT_HOURS" in report["message"]
+    assert pipeline.transcription_status(row["TranscriptionId"]) == 404
+
+
+def test_lost_completion_message_is_enqueued_again(pipeline: Pipeline, clock: Clock) -> None:
+    name = "lease/lost-message.wav"
+    pipeline.submit(pipeline.upload(name, mono_call(), [["lost and found"]]))
+    pipeline.poll_until(lambda: pipeline.record_for(name)["State"] == "completing")
+    assert len(pipeline.receive()) == 1  # taken and lost (a crash before completing it)
+    pipeline.poll()
+    assert pipeline.receive() == []  # within the lease: no duplicate
+    clock.advance(minutes=11)
+    pipeline.poll()
+    assert len(pipeline.drain()) == 1
+    assert pipeline.record_for(name)["State"] == "done"
