@@ -379,11 +379,12 @@ def wait_for_samples(
         time.sleep(0.5)
 
 
-def command_demo(root: Path, samples_dir: Path, port: int, timeout: float, engine: str) -> int:
+def command_demo(
+    root: Path, *, samples_dir: Path, port: int, timeout: float, engine: str, run_dir: Path
+) -> int:
     """Transcribe the sample calls end to end, print them, stop everything."""
     paths = find_samples(samples_dir)
     phrases = samples_dir / "phrases.txt"
-    run_dir = root / ".run" / "demo"
     shutil.rmtree(run_dir, ignore_errors=True)  # a fresh storage: no receipts, no old outputs
     run_dir.mkdir(parents=True)
     with ExitStack() as stack:
@@ -409,7 +410,7 @@ def command_demo(root: Path, samples_dir: Path, port: int, timeout: float, engin
                 inputs.upload_blob(sample.name, data, overwrite=True)
             say(f"Uploaded {sample.name} to {settings['INPUT_CONTAINER']}/{sample.name}")
         started = time.monotonic()
-        say("Transcribing (app log: .run/demo/app.log) ...")
+        say(f"Transcribing (app log: {run_dir / 'app.log'}) ...")
         wait_for_samples(samples, settings, app, timeout)
         say(f"Finished in {time.monotonic() - started:.1f} s.\n")
         for sample in samples:
@@ -454,6 +455,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     demo.add_argument("--samples", type=Path, default=None, help="default: <root>/samples")
     demo.add_argument("--timeout", type=float, default=240.0, help="seconds to wait")
     demo.add_argument("--engine", choices=ENGINES, default="sphinx", help="Speech engine")
+    demo.add_argument(
+        "--run-dir", type=Path, default=None, help="scratch directory (default: <root>/.run/demo)"
+    )
     upload = sub.add_parser("upload", help="upload a recording into the input container")
     upload.add_argument("file", type=Path)
     upload.add_argument("--name", default=None, help="blob name (default: the file name)")
@@ -480,7 +484,15 @@ def main(argv: list[str] | None = None) -> int:
                 return command_run(root, args.port, args.engine)
             if args.command == "demo":
                 samples = (args.samples or root / "samples").resolve()
-                return command_demo(root, samples, args.port, args.timeout, args.engine)
+                run_dir = (args.run_dir or root / ".run" / "demo").resolve()
+                return command_demo(
+                    root,
+                    samples_dir=samples,
+                    port=args.port,
+                    timeout=args.timeout,
+                    engine=args.engine,
+                    run_dir=run_dir,
+                )
             return command_upload(root, args.file, args.name)
     except KeyboardInterrupt:
         say("\nStopped; everything started here has been shut down.")
