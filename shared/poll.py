@@ -32,17 +32,15 @@ from shared.jobs import JobRecord, JobState
 from shared.outcomes import fail_job
 from shared.runtime import Runtime
 from shared.storage import storage_errors
-from shared.submit import THROTTLED_CODE, resume_job
+from shared.submit import THROTTLED_CODE, job_lease, resume_job
 
 if TYPE_CHECKING:
     from shared.speech_models import Transcription
 
 log = logging.getLogger(__name__)
 
-__all__ = ["COMPLETION_LEASE", "PollReport", "enqueue_completion", "mark_finished", "poll"]
+__all__ = ["PollReport", "enqueue_completion", "mark_finished", "poll"]
 
-# How long a job may sit in `completing` before the poller enqueues its completion again.
-COMPLETION_LEASE: Final = timedelta(minutes=10)
 _PAGE_SIZE: Final = 100
 
 
@@ -219,7 +217,7 @@ def mark_finished(rt: Runtime, record: JobRecord, transcription: Transcription) 
             record,
             now=rt.clock(),
             service_status=str(transcription.status),
-            lease=COMPLETION_LEASE,
+            lease=job_lease(rt),
             error_code=transcription.error_code or "",
             error_message=transcription.error_message or "",
         ),
@@ -236,7 +234,7 @@ def enqueue_completion(rt: Runtime, record: JobRecord) -> None:
 
 
 def _reenqueue(rt: Runtime, record: JobRecord, report: PollReport) -> None:
-    saved = rt.store.save(record, jobs.renew_lease(record, now=rt.clock(), lease=COMPLETION_LEASE))
+    saved = rt.store.save(record, jobs.renew_lease(record, now=rt.clock(), lease=job_lease(rt)))
     log.warning(
         "%s: completion did not finish within its lease; enqueued again", jobs.describe(saved)
     )

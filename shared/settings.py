@@ -78,6 +78,7 @@ class Settings:
     job_timeout_hours: float = 30.0
     max_job_attempts: int = 3
     poison_redrive_limit: int = 3
+    job_lease_seconds: float = 600.0
     poll_min_interval_seconds: float = 30.0
     poll_list_threshold: int = 5
     speech_max_concurrency: int = 8
@@ -152,6 +153,7 @@ def _parse(env: Mapping[str, str]) -> Settings:
         job_timeout_hours=r.number("JOB_TIMEOUT_HOURS", 30.0, 0.01, 24 * 31),
         max_job_attempts=int(r.number("MAX_JOB_ATTEMPTS", 3, 1, 20, integer=True)),
         poison_redrive_limit=int(r.number("POISON_REDRIVE_LIMIT", 3, 0, 20, integer=True)),
+        job_lease_seconds=r.number("JOB_LEASE_SECONDS", 600.0, 5.0, 3600.0),
         poll_min_interval_seconds=r.number("POLL_MIN_INTERVAL_SECONDS", 30.0, 0.0, 3600.0),
         poll_list_threshold=int(r.number("POLL_LIST_THRESHOLD", 5, 0, 10_000, integer=True)),
         speech_max_concurrency=int(r.number("SPEECH_MAX_CONCURRENCY", 8, 1, 64, integer=True)),

@@ -42,22 +42,28 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 __all__ = [
-    "SUBMIT_LEASE",
     "THROTTLED_CODE",
     "defer_delay",
     "handle_new_blob",
+    "job_lease",
     "resume_job",
     "submit_job",
 ]
 
-# How long a run holds a job it is submitting before another run may take over. Longer
-# than a function may run (host.json functionTimeout 10 min), so a live run is never robbed.
-SUBMIT_LEASE: Final = timedelta(minutes=11)
 # The reason code of a job deferred because Speech answered 429 to its submission.
 THROTTLED_CODE: Final = "Throttled"
 _DEFER_BASE_S: Final = 60.0
 _DEFER_MAX_S: Final = 15 * 60.0
 _AUTH_DEFER_S: Final = 10 * 60.0
+
+
+def job_lease(rt: Runtime) -> timedelta:
+    """How long a run holds a job (submitting or completing it) before another may take over.
+
+    JOB_LEASE_SECONDS (default 10 min, the host's functionTimeout): long enough that a live
+    run is not robbed; after a crash, the job waits this long before the poller resumes it.
+    """
+    return timedelta(seconds=rt.settings.job_lease_seconds)
 
 
 def defer_delay(retry_after: float | None, *, minimum: float = _DEFER_BASE_S) -> timedelta:
@@ -93,7 +99,7 @@ def handle_new_blob(rt: Runtime, blob: BlobClient) -> JobRecord | None:
         size=int(props.size),
         now=now,
         timeout=timedelta(hours=rt.settings.job_timeout_hours),
-        lease=SUBMIT_LEASE,
+        lease=job_lease(rt),
     )
     created = rt.store.create(record)
     if created is not None:
@@ -116,7 +122,7 @@ def handle_new_blob(rt: Runtime, blob: BlobClient) -> JobRecord | None:
 def resume_job(rt: Runtime, record: JobRecord, *, blob: BlobClient | None = None) -> JobRecord:
     """Claim a due received/deferred job (conditional write = lease) and submit it."""
     try:
-        claimed = rt.store.save(record, jobs.claim(record, now=rt.clock(), lease=SUBMIT_LEASE))
+        claimed = rt.store.save(record, jobs.claim(record, now=rt.clock(), lease=job_lease(rt)))
     except JobConflictError:
         log.info("%s: another run took the job first", jobs.describe(record))
         return record

@@ -46,6 +46,7 @@ def test_defaults_match_the_documented_ones() -> None:
     assert s.channel_labels == ("Agent", "Customer")
     assert s.max_audio_mb == 1024
     assert s.poll_list_threshold == 5
+    assert s.job_lease_seconds == 600.0
     assert not s.uses_key
 
 
@@ -63,6 +64,7 @@ def test_values_are_parsed_and_normalised() -> None:
         CHANNEL_LABELS="Rep,Caller",
         OUTPUT_FORMATS="channels,RAW",
         POLL_MIN_INTERVAL_SECONDS="0",
+        JOB_LEASE_SECONDS="20",
     )
     assert s.uses_key
     assert s.speech_api_version == "2025-10-15"
@@ -76,6 +78,7 @@ def test_values_are_parsed_and_normalised() -> None:
     assert s.channel_labels == ("Rep", "Caller")
     assert s.output_formats == frozenset({"channels", "raw"})
     assert s.poll_min_interval_seconds == 0.0
+    assert s.job_lease_seconds == 20.0
 
 
 def test_blank_values_mean_the_default() -> None:
@@ -133,6 +136,7 @@ def test_missing_endpoint_is_named() -> None:
         ("SPEECH_MAX_CONCURRENCY", "100"),
         ("SPEECH_TIMEOUT_SECONDS", "0"),
         ("SPEECH_MAX_ATTEMPTS", "50"),
+        ("JOB_LEASE_SECONDS", "1"),
     ],
 )
 def test_malformed_settings_are_named(setting: str, value: str) -> None:
