@@ -32,6 +32,9 @@ from azurefunctions.extensions.bindings import blob
 from shared.settings import Settings, get_settings
 
 log = logging.getLogger("function_app")
+# The Azure SDKs log every Storage request (URL, headers) at INFO; the host forwards INFO to
+# Application Insights. Keep their warnings and errors, not one line per request.
+logging.getLogger("azure.core.pipeline.policies.http_logging_policy").setLevel(logging.WARNING)
 
 settings: Settings = get_settings()  # raises ConfigurationError naming a bad setting
 

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any
 
 import pytest
+from azure.functions.queue import QueueMessage
 
-from devhost.services import wait_for
+from devhost.services import DEV_ACCOUNT_KEY, wait_for
 from shared import jobs
 from shared.runtime import runtime_for
 from shared.settings import get_settings
@@ -247,3 +249,53 @@ def test_many_active_jobs_are_polled_through_paging(pipeline: Pipeline) -> None:
     assert states == {"completing"}
     assert len(pipeline.drain(workers=8)) == count
     assert {r["State"] for r in pipeline.records() if r["BlobName"] in names} == {"done"}
+
+
+def test_full_run_logs_no_secret(pipeline: Pipeline, caplog: pytest.LogCaptureFixture) -> None:
+    name = "secrets/check.wav"
+    with caplog.at_level(logging.DEBUG):
+        pipeline.submit(pipeline.upload(name, mono_call(), [["no secrets here"]]))
+        _run_to_completing(pipeline, name)
+        pipeline.drain()
+    assert _state(pipeline, name) == "done"
+    text = "\n".join(r.getMessage() for r in caplog.records)
+    assert "job=" in text
+    assert name in text
+    for secret in ("sig=", DEV_ACCOUNT_KEY, pipeline.emulator.key, "AccountKey"):
+        assert secret not in text
+
+
+def test_blob_deleted_before_the_trigger_runs(pipeline: Pipeline) -> None:
+    name = "gone/before-trigger.wav"
+    blob = pipeline.upload(name, mono_call(), [["too late"]])
+    blob.delete_blob()
+    pipeline.submit(blob)  # succeeds, records nothing
+    assert not [r for r in pipeline.records() if r["BlobName"] == name]
+
+
+def test_completion_pushed_before_the_poller_saw_the_end(pipeline: Pipeline) -> None:
+    """A completion message for a job still `submitted` (e.g. from a web hook) finishes it."""
+    name = "push/early.wav"
+    pipeline.submit(pipeline.upload(name, mono_call(), [["pushed"]]))
+    row = pipeline.record_for(name)
+    wait_for(
+        lambda: (
+            pipeline.api.get(f"/transcriptions/{row['TranscriptionId']}").json()["status"]
+            == "Succeeded"
+        ),
+        timeout=30,
+        what="the emulator to finish the job",
+    )
+    assert row["State"] == "submitted"
+    pipeline.complete(
+        QueueMessage(id="m1", body=json.dumps({"job_key": row["RowKey"]}).encode(), pop_receipt="p")
+    )
+    assert _state(pipeline, name) == "done"
+    assert f"{name}/channel_0.json" in pipeline.outputs()
+    pipeline.drain()  # the message the early completion also enqueued finds the job done
+    assert _state(pipeline, name) == "done"
+
+
+def test_malformed_completion_message_is_dropped(pipeline: Pipeline) -> None:
+    for body in (b"not json", b'{"job_key": 1}', b'{"job_key": "tj-unknown"}'):
+        pipeline.complete(QueueMessage(id="m", body=body, pop_receipt="p"))  # no exception
