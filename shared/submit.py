@@ -9,6 +9,7 @@ errors defer the job for the poller to resubmit; permanent errors fail it with a
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import random
 from datetime import datetime, timedelta
@@ -103,7 +104,7 @@ def handle_new_blob(rt: Runtime, blob: BlobClient) -> JobRecord | None:
     )
     created = rt.store.create(record)
     if created is not None:
-        return submit_job(rt, created, blob=blob)
+        return _submit_releasing_on_error(rt, created, blob)
     existing = rt.store.get(record.key)
     if existing is None:  # created and deleted in between: only an operator does that
         log.warning("%s: job record vanished; leaving it to the sweep", jobs.describe(record))
@@ -126,7 +127,36 @@ def resume_job(rt: Runtime, record: JobRecord, *, blob: BlobClient | None = None
     except JobConflictError:
         log.info("%s: another run took the job first", jobs.describe(record))
         return record
-    return submit_job(rt, claimed, blob=blob)
+    return _submit_releasing_on_error(rt, claimed, blob)
+
+
+def _submit_releasing_on_error(
+    rt: Runtime, record: JobRecord, blob: BlobClient | None
+) -> JobRecord:
+    """`submit_job`, but a failure hands the job back at once instead of holding the lease.
+
+    The trigger's retry (or the next poll) can then resume it without waiting out the lease;
+    the release marks that a lookup by displayName comes first, since a POST may have gone out.
+    """
+    try:
+        return submit_job(rt, record, blob=blob)
+    except Exception:
+        _release(rt, record.key)
+        raise
+
+
+def _release(rt: Runtime, key: str) -> None:
+    try:
+        current = rt.store.get(key)
+        if current is None or current.state not in (JobState.RECEIVED, JobState.DEFERRED):
+            return
+        now = rt.clock()
+        if current.next_check_at is not None and current.next_check_at > now:
+            released = jobs.claim(current, now=now, lease=timedelta(0))
+            rt.store.save(current, dataclasses.replace(released, needs_lookup=True))
+            log.info("%s: released after a failed attempt", jobs.describe(current))
+    except Exception as exc:  # noqa: BLE001 - best effort; the lease expiring heals it too
+        log.warning("job=%s: could not release after a failure: %s", key, exc)
 
 
 def submit_job(rt: Runtime, record: JobRecord, *, blob: BlobClient | None = None) -> JobRecord:

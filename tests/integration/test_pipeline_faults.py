@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from shared.errors import StorageTransientError
 from shared.retry import set_testing
 from shared.runtime import Runtime, runtime_for, utc_now
 from shared.settings import get_settings
@@ -174,3 +175,25 @@ def test_lost_completion_message_is_enqueued_again(pipeline: Pipeline, clock: Cl
     pipeline.poll()
     assert len(pipeline.drain()) == 1
     assert pipeline.record_for(name)["State"] == "done"
+
+
+def test_failed_trigger_run_releases_the_job_for_the_retry(
+    pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    name = "release/retry.wav"
+    blob = pipeline.upload(name, mono_call(), [["retried"]])
+    rt = runtime_for(get_settings())
+
+    def storage_down(*_args: Any, **_kwargs: Any) -> str:
+        raise StorageTransientError("get user delegation key: Storage answered HTTP 503")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(rt.signer, "read_url", storage_down)
+        with pytest.raises(StorageTransientError):
+            pipeline.submit(blob)  # the host will retry this run
+    row = pipeline.record_for(name)
+    assert row["State"] == "received"
+    assert row["NextCheckAt"] <= utc_now()  # not held for the whole lease
+    assert row["NeedsLookup"] is True
+    pipeline.submit(blob)  # the host's retry
+    assert pipeline.record_for(name)["State"] == "submitted"
