@@ -180,6 +180,17 @@ class Pipeline:
             self.queue.delete_message(msg.id, msg.pop_receipt)
         return out
 
+    def message_for(self, job_key: str) -> QueueMessage:
+        """Take the completion message of one job; other jobs' messages are completed."""
+        mine: list[QueueMessage] = []
+        for message in self.receive():
+            if json.loads(message.get_body())["job_key"] == job_key:
+                mine.append(message)
+            else:
+                self.complete(message)
+        assert len(mine) == 1, f"expected one message for {job_key}, got {len(mine)}"
+        return mine[0]
+
     def complete(self, message: QueueMessage) -> None:
         """Fire the queue trigger with one message."""
         self.functions["complete"](msg=message)

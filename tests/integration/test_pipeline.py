@@ -170,7 +170,7 @@ def test_completion_message_twice_is_harmless(pipeline: Pipeline) -> None:
     name = "twice/complete.wav"
     pipeline.submit(pipeline.upload(name, mono_call(), [["complete me twice"]]))
     _run_to_completing(pipeline, name)
-    (message,) = pipeline.receive()
+    message = pipeline.message_for(pipeline.record_for(name)["RowKey"])
     pipeline.complete(message)
     first = {o: pipeline.output(o) for o in pipeline.outputs() if o.startswith(f"{name}/")}
     done = pipeline.record_for(name)

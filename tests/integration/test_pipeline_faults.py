@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
+from azure.data.tables import UpdateMode
 
 from shared.errors import StorageTransientError
 from shared.retry import set_testing
@@ -168,12 +169,13 @@ def test_lost_completion_message_is_enqueued_again(pipeline: Pipeline, clock: Cl
     name = "lease/lost-message.wav"
     pipeline.submit(pipeline.upload(name, mono_call(), [["lost and found"]]))
     pipeline.poll_until(lambda: pipeline.record_for(name)["State"] == "completing")
-    assert len(pipeline.receive()) == 1  # taken and lost (a crash before completing it)
+    key = pipeline.record_for(name)["RowKey"]
+    pipeline.message_for(key)  # taken and lost (a crash before completing it)
     pipeline.poll()
     assert pipeline.receive() == []  # within the lease: no duplicate
     clock.advance(minutes=11)
     pipeline.poll()
-    assert len(pipeline.drain()) == 1
+    pipeline.complete(pipeline.message_for(key))
     assert pipeline.record_for(name)["State"] == "done"
 
 
@@ -197,3 +199,25 @@ def test_failed_trigger_run_releases_the_job_for_the_retry(
     assert row["NeedsLookup"] is True
     pipeline.submit(blob)  # the host's retry
     assert pipeline.record_for(name)["State"] == "submitted"
+    pipeline.poll_until(lambda: pipeline.record_for(name)["State"] == "completing")
+    pipeline.drain()
+    assert pipeline.record_for(name)["State"] == "done"
+
+
+def test_crash_after_delete_before_record_update_converges(pipeline: Pipeline) -> None:
+    name = "crash/after-delete.wav"
+    pipeline.submit(pipeline.upload(name, mono_call(), [["crash after delete"]]))
+    pipeline.poll_until(lambda: pipeline.record_for(name)["State"] == "completing")
+    stale = dict(pipeline.record_for(name))
+    message = pipeline.message_for(stale["RowKey"])
+    pipeline.complete(message)
+    outputs = {o: pipeline.output(o) for o in pipeline.outputs() if o.startswith(f"{name}/")}
+    assert pipeline.transcription_status(stale["TranscriptionId"]) == 404
+    # Put the row back as the crashed run left it: outputs written, job deleted, still completing.
+    pipeline.table.upsert_entity(stale, mode=UpdateMode.REPLACE)
+    before = requests_by_route(pipeline.stats())
+    pipeline.complete(message)  # the queue delivers the message again
+    made = delta(before, requests_by_route(pipeline.stats()))
+    assert SUBMIT_ROUTE not in made  # no resubmission
+    assert pipeline.record_for(name)["State"] == "done"
+    assert {o: pipeline.output(o) for o in outputs} == outputs
