@@ -222,14 +222,23 @@ class BlobTriggerListener:
                 blob=blob.name,
             ),
         )
-        self._record(blob, outcome)
+        try:
+            self._record(blob, outcome)
+        except Exception:  # storage trouble: no receipt, so the next scan tries again
+            log.exception(
+                "Recording the receipt of %s/%s for %s failed; it will be processed again.",
+                container,
+                blob.name,
+                self.name,
+            )
         return outcome
 
     def _record(self, blob: BlobProperties, outcome: Outcome) -> None:
         etag = str(blob.etag)
         key = (blob.name, etag.strip('"'))
         receipts = self._load_receipts()
-        previous = receipts.get(key, _Receipt(completed=False, attempts=0))
+        with self._lock:
+            previous = receipts.get(key, _Receipt(completed=False, attempts=0))
         attempts = previous.attempts + (0 if outcome.succeeded else 1)
         completed = outcome.succeeded or attempts >= self._options.poison_blob_threshold
         if not outcome.succeeded and completed:
@@ -252,7 +261,8 @@ class BlobTriggerListener:
             overwrite=True,
             metadata={"Completed": str(completed).lower(), "Attempts": str(attempts)},
         )
-        receipts[key] = _Receipt(completed=completed, attempts=attempts)
+        with self._lock:
+            receipts[key] = _Receipt(completed=completed, attempts=attempts)
 
     def shutdown(self, wait: bool) -> None:
         """Stop taking work; wait for running invocations when `wait`."""

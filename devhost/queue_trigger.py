@@ -19,8 +19,10 @@ import contextlib
 import logging
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import partial
 
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from azure.functions.queue import QueueMessage as FunctionsQueueMessage
@@ -61,8 +63,12 @@ def next_poll_delay(current: float, found_messages: bool, maximum: float) -> flo
 
 @dataclass
 class _Lease:
+    """A running message's pop receipt; `lock` orders renewals against delete/update."""
+
     pop_receipt: str
     renewed_at: float
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    settled: bool = False
 
 
 class QueueTriggerListener:
@@ -136,23 +142,40 @@ class QueueTriggerListener:
                 if now - lease.renewed_at > self.lease_seconds / 2
             ]
         for mid, lease in due:
-            try:
-                updated = self.queue.update_message(
-                    mid, lease.pop_receipt, visibility_timeout=int(self.lease_seconds)
-                )
-            except ResourceNotFoundError:
-                continue
-            with self._lock:
-                if mid in self._leases:
-                    self._leases[mid] = _Lease(str(updated.pop_receipt), time.monotonic())
+            with lease.lock:
+                if lease.settled:
+                    continue
+                try:
+                    updated = self.queue.update_message(
+                        mid, lease.pop_receipt, visibility_timeout=int(self.lease_seconds)
+                    )
+                except ResourceNotFoundError:
+                    continue
+                lease.pop_receipt = str(updated.pop_receipt)
+                lease.renewed_at = time.monotonic()
 
-    def _receipt(self, message: QueueMessage) -> str:
+    def _lease(self, message: QueueMessage) -> _Lease:
         with self._lock:
-            return self._leases[message.id].pop_receipt
+            return self._leases[message.id]
+
+    def _settle(self, message: QueueMessage, action: Callable[[str], object]) -> None:
+        """Delete or release the message with its current pop receipt (not during a renewal)."""
+        lease = self._lease(message)
+        with lease.lock:
+            action(lease.pop_receipt)
+            lease.settled = True
 
     def _process(self, message: QueueMessage) -> Outcome | None:
         try:
             return self._handle(message)
+        except Exception:  # a storage error while settling must not kill the worker
+            log.exception(
+                "Settling message %s on queue '%s' failed; it becomes visible again when its "
+                "lease ends.",
+                message.id,
+                self.queue.queue_name,
+            )
+            return None
         finally:
             with self._lock:
                 self._leases.pop(message.id, None)
@@ -174,7 +197,7 @@ class QueueTriggerListener:
             id=message.id,
             body=body,
             dequeue_count=count,
-            pop_receipt=self._receipt(message),
+            pop_receipt=self._lease(message).pop_receipt,
             insertion_time=message.inserted_on,
             expiration_time=message.expires_on,
             time_next_visible=message.next_visible_on,
@@ -188,14 +211,16 @@ class QueueTriggerListener:
             f"New queue message detected on '{self.queue.queue_name}'.", value, metadata
         )
         if outcome.succeeded:
-            self.queue.delete_message(message.id, self._receipt(message))
+            self._settle(message, partial(self.queue.delete_message, message.id))
         elif count >= limit:
             self._to_poison(message, f"it failed {count} times (maxDequeueCount {limit})")
         else:
-            self.queue.update_message(
-                message.id,
-                self._receipt(message),
-                visibility_timeout=int(self.options.visibility_timeout),
+            visible_after = int(self.options.visibility_timeout)
+            self._settle(
+                message,
+                lambda receipt: self.queue.update_message(
+                    message.id, receipt, visibility_timeout=visible_after
+                ),
             )
         return outcome
 
@@ -212,7 +237,7 @@ class QueueTriggerListener:
             why,
         )
         self.poison.send_message(str(message.content))
-        self.queue.delete_message(message.id, self._receipt(message))
+        self._settle(message, partial(self.queue.delete_message, message.id))
 
     def shutdown(self, wait: bool) -> None:
         """Stop processing; fetched messages not started are released at once.
@@ -226,5 +251,5 @@ class QueueTriggerListener:
             unstarted = list(self._leases.items())
             self._leases.clear()
         for message_id, lease in unstarted:
-            with contextlib.suppress(ResourceNotFoundError):
+            with lease.lock, contextlib.suppress(ResourceNotFoundError):
                 self.queue.update_message(message_id, lease.pop_receipt, visibility_timeout=0)

@@ -3,6 +3,7 @@
 import base64
 import logging
 import os
+import time
 
 import pytest
 from azure.storage.queue import QueueClient, TextBase64EncodePolicy
@@ -123,3 +124,19 @@ def test_poll_backoff_doubles_to_the_maximum_and_resets():
         seen.append(delay)
     assert seen == [0.2, 0.4, 0.8, 1.6, 2.0, 2.0]
     assert next_poll_delay(2.0, True, 2.0) == 0.1
+
+
+def test_lease_is_renewed_while_a_message_runs(queue_app, queue, make_host):
+    host = make_host(queue_app, queue_lease_seconds=2)
+    host.start()
+    queue.send_message("slow")
+    wait_for(lambda: queue_app.calls, timeout=10, what="the slow message to start")
+    started = time.monotonic()
+    # Well past the 2 s lease: without renewal the message would be delivered again.
+    wait_for(lambda: time.monotonic() - started > 3.5, timeout=5, what="the lease to lapse")
+    assert len(queue_app.calls) == 1
+    assert raw_messages(queue) == []  # still invisible
+    queue_app.release.set()
+    wait_for(lambda: host.queues["on_message"].running == 0, timeout=10, what="completion")
+    assert len(queue_app.calls) == 1
+    assert raw_messages(queue) == []  # deleted

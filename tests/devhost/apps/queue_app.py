@@ -9,6 +9,7 @@ import azure.functions as func
 
 app = func.FunctionApp()
 calls: list[dict[str, Any]] = []
+release = threading.Event()  # a b"slow" message waits for it
 _lock = threading.Lock()
 
 
@@ -24,4 +25,6 @@ def on_message(msg: func.QueueMessage, out: func.Out[str]) -> None:
         calls.append({"id": msg.id, "body": body, "dequeue_count": msg.dequeue_count, "arg": msg})
     if body == b"fail":
         raise RuntimeError("asked to fail")
+    if body == b"slow":
+        release.wait(20)
     out.set(f"done:{body.decode()}")
