@@ -1,0 +1,1 @@
+"""Benchmarks: `python -m bench` runs the whole pipeline on synthetic recordings."""

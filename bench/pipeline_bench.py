@@ -1,0 +1,278 @@
+"""`make bench N=1000`: the whole pipeline on N synthetic recordings, measured.
+
+For each mode (``poll``: the timer finds finished jobs; ``webhook``: the Speech service
+calls the app back, polling stays as the safety net) the benchmark starts fresh services
+(`bench.stack`), uploads N recordings concurrently, waits until every one has its
+``channel_0.json`` (or an error report) and prints one JSON line:
+
+* ``overhead_s``: service finished (the emulator's per-job ``finished``; the job's
+  displayName is the app's job key, computed from the blob's name and ETag) → the app's
+  upload of ``channel_0.json`` returned (timed inside the app process by the storage
+  counter; a blob's Creation-Time has only one-second resolution).
+* ``speech_requests_per_file``: Speech API calls from the emulator's stats, taken as the
+  difference of snapshots around the run (the web hook registration is outside it). The
+  emulator counts neither its admin routes nor ``contentUrl`` downloads as Speech calls;
+  downloads are reported as ``content_downloads_per_file``.
+* ``storage_requests_per_file``: every HTTP request of the app process's Azure Storage
+  SDKs, counted at the transport (`bench.storage_counter`), split into ``app`` (the
+  functions' code) and ``host`` (devhost's triggers: scans, receipts, queue polling).
+* ``peak_rss_mb``: the app process and its children, sampled with psutil.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from azure.storage.blob import BlobServiceClient
+
+from bench import metrics
+from bench.recordings import synthetic_call
+from bench.rss import PeakRss
+from bench.stack import BenchError, Stack, StackOptions, register_webhook, running_stack
+from devhost.services import PROJECT_ROOT
+from shared.jobs import job_key
+from shared.output_names import error_report_name, output_name
+
+MODES = ("poll", "webhook")
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    """Everything one benchmark invocation needs."""
+
+    files: int
+    processing_time_s: float = 20.0
+    rate_limit: str = "100/10"
+    poll_schedule: str = "*/10 * * * * *"
+    webhook_poll_schedule: str = "0 * * * * *"
+    poll_min_interval_s: float = 5.0
+    timeout_s: float | None = None
+    upload_workers: int = 16
+    check_every_s: float = 2.0
+    webhook_path: str = "/api/speech-webhook"
+    modes: tuple[str, ...] = MODES
+    out_dir: Path = PROJECT_ROOT / ".bench"
+
+    @property
+    def deadline_s(self) -> float:
+        """How long a run may take: generous for the rate limit (about 3 calls a file)."""
+        if self.timeout_s is not None:
+            return self.timeout_s
+        return 180.0 + self.processing_time_s + 1.2 * self.files
+
+
+def progress(message: str) -> None:
+    """A progress line on stderr (stdout is kept for the JSON results)."""
+    print(f"[bench {datetime.now(UTC):%H:%M:%S}] {message}", file=sys.stderr, flush=True)
+
+
+@dataclass
+class Uploaded:
+    """What the benchmark knows about one uploaded recording."""
+
+    name: str
+    key: str
+
+
+def upload_all(stack: Stack, files: int, workers: int) -> list[Uploaded]:
+    """Generate and upload `files` recordings concurrently; returns names and job keys."""
+    service = BlobServiceClient.from_connection_string(stack.settings["AzureWebJobsStorage"])
+    container_name = stack.settings["INPUT_CONTAINER"]
+    container = service.get_container_client(container_name)
+
+    def one(index: int) -> Uploaded:
+        recording = synthetic_call(index)
+        result = container.get_blob_client(recording.name).upload_blob(
+            recording.data, metadata=recording.metadata, overwrite=True
+        )
+        return Uploaded(recording.name, job_key(container_name, recording.name, result["etag"]))
+
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="upload") as pool:
+        return list(pool.map(one, range(files)))
+
+
+@dataclass
+class Progress:
+    """Which recordings have their transcript or error report, and when we saw them."""
+
+    done: dict[str, float]
+    failed: dict[str, float]
+
+
+def check_outputs(stack: Stack, names: dict[str, str], errors: dict[str, str]) -> Progress:
+    """List the output and error containers; map what is there back to input names."""
+    service = BlobServiceClient.from_connection_string(stack.settings["AzureWebJobsStorage"])
+    now = time.time()
+    outputs = service.get_container_client(stack.settings["OUTPUT_CONTAINER"])
+    reports = service.get_container_client(stack.settings["ERROR_CONTAINER"])
+    done = {names[b]: now for b in outputs.list_blob_names() if b in names}
+    failed = {errors[b]: now for b in reports.list_blob_names() if b in errors}
+    return Progress(done, failed)
+
+
+def wait_for_outputs(stack: Stack, uploads: list[Uploaded], config: BenchConfig) -> Progress:
+    """Poll the output containers until every recording is done or the deadline passes."""
+    names = {output_name(u.name, "channel_0.json"): u.name for u in uploads}
+    errors = {error_report_name(u.name): u.name for u in uploads}
+    seen = Progress({}, {})
+    deadline = time.monotonic() + config.deadline_s
+    started = time.monotonic()
+    tick = threading.Event()  # never set: its wait() paces the checks without a bare sleep
+    while True:
+        current = check_outputs(stack, names, errors)
+        for name, at in current.done.items():
+            seen.done.setdefault(name, at)
+        for name, at in current.failed.items():
+            seen.failed.setdefault(name, at)
+        finished = len(seen.done) + len(set(seen.failed) - set(seen.done))
+        stats = stack.emulator_stats()
+        by_status = metrics.status_counts(stats)
+        progress(
+            f"{time.monotonic() - started:6.1f} s: {len(seen.done)}/{len(uploads)} transcribed, "
+            f"{len(seen.failed)} error reports; Speech calls {stats.get('requestsTotal', 0)} "
+            f"(429: {by_status.get('429', 0)}), live jobs {stats['transcriptions']['live']}"
+        )
+        if finished >= len(uploads):
+            return seen
+        if not stack.app.alive():
+            raise BenchError(f"the app exited during the run; see {stack.app_log}")
+        if time.monotonic() >= deadline:
+            progress(f"deadline of {config.deadline_s:.0f} s passed; reporting what completed")
+            return seen
+        tick.wait(config.check_every_s)
+
+
+def run_mode(config: BenchConfig, mode: str, run_dir: Path) -> dict[str, Any]:
+    """One measured run in `mode` (``poll`` or ``webhook``); returns its result object."""
+    schedule = config.poll_schedule if mode == "poll" else config.webhook_poll_schedule
+    options = StackOptions(
+        processing_time_s=config.processing_time_s,
+        rate_limit=config.rate_limit,
+        poll_schedule=schedule,
+        poll_min_interval_s=config.poll_min_interval_s,
+    )
+    progress(f"{mode}: starting Azurite, the Speech emulator and the app in {run_dir}")
+    with running_stack(run_dir, options) as stack, PeakRss(stack.app.pid) as rss:
+        if mode == "webhook":
+            register_webhook(stack, config.webhook_path)
+            progress(f"webhook: registered {stack.app_url}{config.webhook_path}")
+        before = stack.emulator_stats()
+        progress(f"{mode}: uploading {config.files} recordings")
+        started = time.time()
+        uploads = upload_all(stack, config.files, config.upload_workers)
+        progress(f"{mode}: uploaded {len(uploads)} in {time.time() - started:.1f} s")
+        seen = wait_for_outputs(stack, uploads, config)
+        observed_end = time.time()
+        after = stack.emulator_stats()
+        stack.stop_app()
+        peak = rss.overall_mb
+    counts = stack.storage_counts()
+    log_lines = stack.app_log.read_text(encoding="utf-8", errors="replace").splitlines()
+    return build_result(
+        mode=mode,
+        config=config,
+        uploads=uploads,
+        seen=seen,
+        before=before,
+        after=after,
+        counts=counts,
+        log_lines=log_lines,
+        started=started,
+        observed_end=observed_end,
+        peak_rss_mb=peak,
+        schedule=schedule,
+    )
+
+
+def build_result(
+    *,
+    mode: str,
+    config: BenchConfig,
+    uploads: list[Uploaded],
+    seen: Progress,
+    before: dict[str, Any],
+    after: dict[str, Any],
+    counts: dict[str, Any],
+    log_lines: list[str],
+    started: float,
+    observed_end: float,
+    peak_rss_mb: float,
+    schedule: str,
+) -> dict[str, Any]:
+    """The run's JSON object (pure: everything measured is passed in)."""
+    files = len(uploads)
+    completed = sum(1 for u in uploads if u.name in seen.done)
+    key_of = {u.name: u.key for u in uploads}
+    written_by_name: dict[str, float] = {}
+    for blob, at in counts.get("channel_0_written", {}).items():
+        name = blob.removesuffix("/channel_0.json")
+        if name in key_of:
+            written_by_name[name] = at
+    written = {key_of[n]: t for n, t in written_by_name.items()}
+    finished = metrics.finished_times(after, key_of.values())
+    overheads = metrics.overheads(finished, written)
+    # The last transcript's write time when the app reported them all, else when we saw it.
+    end = max(written.values()) if len(written) >= completed and written else observed_end
+    wall = max(end - started, 1e-9)
+    speech = metrics.minus(metrics.route_counts(after), metrics.route_counts(before))
+    downloads = sum(after.get("contentDownloads", {}).values()) - sum(
+        before.get("contentDownloads", {}).values()
+    )
+    statuses = metrics.minus(metrics.status_counts(after), metrics.status_counts(before))
+    return {
+        "mode": mode,
+        "files": files,
+        "completed": completed,
+        "error_reports": len(seen.failed),
+        "wall_s": round(wall, 1),
+        "files_per_min": round(completed / wall * 60, 1),
+        "overhead_s": metrics.summary(overheads),
+        "overhead_samples": len(overheads),
+        "speech_requests_per_file": {
+            "total": round(sum(speech.values()) / max(files, 1), 3),
+            "by_route": metrics.per_file(speech, files),
+            "by_status": statuses,
+        },
+        "content_downloads_per_file": round(downloads / max(files, 1), 3),
+        "webhook_deliveries": after.get("webhookDeliveries", {}),
+        "storage_requests_per_file": metrics.storage_breakdown(counts.get("requests", {}), files),
+        "peak_rss_mb": peak_rss_mb,
+        "function_runs": metrics.function_runs(log_lines),
+        "settings": {
+            "processing_time_s": config.processing_time_s,
+            "rate_limit": config.rate_limit,
+            "poll_schedule": schedule,
+            "poll_min_interval_s": config.poll_min_interval_s,
+        },
+    }
+
+
+def run(config: BenchConfig) -> int:
+    """Run every mode in order, printing one JSON line each; 0 when all completed."""
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    status = 0
+    for mode in config.modes:
+        run_dir = config.out_dir / f"{stamp}-{mode}"
+        try:
+            result = run_mode(config, mode, run_dir)
+        except BenchError as exc:
+            progress(f"{mode} run failed: {exc}")
+            status = 1
+            continue
+        (run_dir / "result.json").write_text(json.dumps(result, indent=2), encoding="utf-8")
+        print(json.dumps(result), flush=True)
+        if result["completed"] < result["files"]:
+            progress(
+                f"{mode}: only {result['completed']} of {result['files']} completed; "
+                f"logs in {run_dir}"
+            )
+            status = 1
+    return status

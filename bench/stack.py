@@ -1,0 +1,265 @@
+"""The benchmark's stack: Azurite, the Speech emulator and the app (devhost) as subprocesses.
+
+Each run gets fresh services and its own directory (settings file, logs, Azurite data), so a
+polling run and a web-hook run are measured from the same empty start. The app runs as
+`python -m bench.app_host`, i.e. devhost plus the storage request counter.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from devhost.services import (
+    PROJECT_ROOT,
+    Azurite,
+    ManagedProcess,
+    SpeechEmulator,
+    start_azurite,
+    start_speech_emulator,
+    wait_for,
+)
+from devhost.stack import prepare_storage
+
+API_VERSION = "2024-11-15"
+# Settings the app reads; the bench sets them all so nothing leaks in from the caller's shell.
+_APP_SETTING_PREFIXES = ("SPEECH_", "POLL_", "WEBHOOK_", "AzureWebJobs")
+
+
+class BenchError(RuntimeError):
+    """The benchmark cannot run or a run failed; the message says what and what to do."""
+
+
+@dataclass(frozen=True)
+class StackOptions:
+    """How the services and the app are configured for one run."""
+
+    processing_time_s: float
+    rate_limit: str
+    poll_schedule: str
+    poll_min_interval_s: float
+    blob_scan_interval_s: float = 1.0
+    extra_settings: Mapping[str, str] | None = None
+
+
+@dataclass
+class Stack:
+    """A running stack: handles and the files the app writes."""
+
+    run_dir: Path
+    azurite: Azurite
+    emulator: SpeechEmulator
+    app: ManagedProcess
+    app_port: int
+    settings: dict[str, str]
+    app_log: Path
+    counts_file: Path
+    webhook_secret: str
+
+    @property
+    def app_url(self) -> str:
+        return f"http://127.0.0.1:{self.app_port}"
+
+    def emulator_stats(self) -> dict[str, Any]:
+        """``GET /_emulator/stats`` (not a Speech call: not counted)."""
+        response = httpx.get(f"{self.emulator.endpoint}/_emulator/stats", timeout=60.0)
+        response.raise_for_status()
+        result: dict[str, Any] = response.json()
+        return result
+
+    def stop_app(self) -> None:
+        """SIGTERM the app and wait: it finishes running invocations and writes its counts."""
+        self.app.stop(timeout=60.0)
+
+    def storage_counts(self) -> dict[str, Any]:
+        """The app process's storage tallies (written on exit and every few seconds)."""
+        if not self.counts_file.exists():
+            return {"requests": {}, "channel_0_written": {}}
+        result: dict[str, Any] = json.loads(self.counts_file.read_text(encoding="utf-8"))
+        return result
+
+
+def free_port() -> int:
+    """A port nothing listens on now (the app binds it a moment later)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def app_settings(
+    azurite: Azurite, emulator: SpeechEmulator, options: StackOptions, secret: str
+) -> dict[str, str]:
+    """The app's settings for one run: fresh, unique container/queue/table names."""
+    uid = uuid.uuid4().hex[:8]
+    settings = {
+        "FUNCTIONS_WORKER_RUNTIME": "python",
+        "AzureWebJobsStorage": azurite.connection_string,
+        "SPEECH_ENDPOINT": emulator.endpoint,
+        "SPEECH_KEY": emulator.key,
+        "INPUT_CONTAINER": f"bench-in-{uid}",
+        "OUTPUT_CONTAINER": f"bench-out-{uid}",
+        "ERROR_CONTAINER": f"bench-err-{uid}",
+        "JOBS_TABLE": f"benchjobs{uid}",
+        "COMPLETION_QUEUE": f"bench-done-{uid}",
+        "POLL_SCHEDULE": options.poll_schedule,
+        "POLL_MIN_INTERVAL_SECONDS": f"{options.poll_min_interval_s:g}",
+        "WEBHOOK_SECRET": secret,
+    }
+    settings.update(options.extra_settings or {})
+    return settings
+
+
+def child_env(settings: Mapping[str, str], counts_file: Path) -> dict[str, str]:
+    """The app's environment: ours without any app setting, plus the run's settings."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(_APP_SETTING_PREFIXES) and k not in settings
+    }
+    env.update(settings)
+    env["PYTHONUNBUFFERED"] = "1"
+    env["BENCH_STORAGE_COUNTS"] = str(counts_file)
+    return env
+
+
+def _wait_ready(process: ManagedProcess, log: Path, timeout: float) -> None:
+    def ready() -> bool:
+        if not process.alive():
+            tail = log.read_text(encoding="utf-8", errors="replace")[-3000:]
+            raise BenchError(f"the app (devhost) exited during start-up. Its log ends:\n{tail}")
+        return log.exists() and "Application started" in log.read_text(
+            encoding="utf-8", errors="replace"
+        )
+
+    try:
+        wait_for(ready, timeout=timeout, interval=0.2, what="the app to start")
+    except TimeoutError as exc:
+        raise BenchError(f"the app did not start within {timeout:.0f} s; see {log}") from exc
+
+
+@contextmanager
+def running_stack(run_dir: Path, options: StackOptions) -> Iterator[Stack]:
+    """Start Azurite, the emulator and the app; stop them all (and drop Azurite's data) after."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with contextlib.ExitStack() as stack:
+        azurite = start_azurite(run_dir / "azurite", log_path=run_dir / "azurite.log")
+        stack.callback(shutil.rmtree, azurite.data_dir, True)
+        stack.callback(azurite.stop)
+        emulator = start_speech_emulator(
+            "--engine",
+            "scripted",
+            "--start-delay",
+            "0",
+            "--processing-time",
+            f"{options.processing_time_s:g}",
+            "--rate-limit",
+            options.rate_limit,
+            "--log-level",
+            "warning",
+            log_path=run_dir / "emulator.log",
+        )
+        stack.callback(emulator.stop)
+        secret = secrets.token_hex(16)
+        settings = app_settings(azurite, emulator, options, secret)
+        prepare_storage(settings)
+        settings_file = run_dir / "local.settings.json"
+        settings_file.write_text(
+            json.dumps({"IsEncrypted": False, "Values": settings}, indent=2), encoding="utf-8"
+        )
+        port = free_port()
+        app_log = run_dir / "app.log"
+        counts_file = run_dir / "storage-counts.json"
+        argv = [
+            sys.executable,
+            "-m",
+            "bench.app_host",
+            "--root",
+            str(PROJECT_ROOT),
+            "--settings",
+            str(settings_file),
+            "--port",
+            str(port),
+            "--blob-scan-interval",
+            f"{options.blob_scan_interval_s:g}",
+        ]
+        with app_log.open("w", encoding="utf-8") as log:
+            process = subprocess.Popen(
+                argv,
+                cwd=PROJECT_ROOT,
+                env=child_env(settings, counts_file),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                text=True,
+                start_new_session=True,
+            )
+        app = ManagedProcess("app", process, app_log)
+        stack.callback(app.stop, 60.0)
+        _wait_ready(app, app_log, timeout=60.0)
+        yield Stack(
+            run_dir=run_dir,
+            azurite=azurite,
+            emulator=emulator,
+            app=app,
+            app_port=port,
+            settings=settings,
+            app_log=app_log,
+            counts_file=counts_file,
+            webhook_secret=secret,
+        )
+
+
+def register_webhook(stack: Stack, path: str, timeout: float = 20.0) -> str:
+    """Register a web hook for transcription completion pointing at the app; wait for the
+    challenge. Raises BenchError("web hook function not found ...") when the app does not
+    answer it. Returns the hook's id."""
+    url = f"{stack.app_url}{path}"
+    with httpx.Client(
+        base_url=f"{stack.emulator.endpoint}/speechtotext",
+        headers={"Ocp-Apim-Subscription-Key": stack.emulator.key},
+        params={"api-version": API_VERSION},
+        timeout=30.0,
+    ) as api:
+        response = api.post(
+            "/webhooks",
+            json={
+                "displayName": "bench",
+                "webUrl": url,
+                "events": {"transcriptionCompletion": True},
+                "properties": {"secret": stack.webhook_secret},
+            },
+        )
+        if response.status_code != 201:
+            raise BenchError(
+                f"registering the web hook failed: HTTP {response.status_code} {response.text}"
+            )
+        hook_id = str(response.json()["self"]).rstrip("/").rsplit("/", 1)[-1]
+
+        def settled() -> dict[str, Any] | None:
+            entity: dict[str, Any] = api.get(f"/webhooks/{hook_id}").json()
+            return entity if entity.get("status") != "NotStarted" else None
+
+        entity = wait_for(settled, timeout=timeout, interval=0.2, what="the web hook challenge")
+    if entity.get("status") != "Succeeded":
+        detail = entity.get("properties", {}).get("error") or entity
+        raise BenchError(
+            f"web hook function not found: the app did not answer the registration challenge "
+            f"at {url} ({detail}). The app needs an HTTP function on that route that echoes "
+            "`validationToken` (see shared/webhook*.py, wired in function_app.py)."
+        )
+    return hook_id
