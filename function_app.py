@@ -8,6 +8,9 @@ Three functions:
   to the completion queue, resubmit deferred ones, time out stuck ones (`shared.poll`).
 * ``complete`` queue trigger on ``%COMPLETION_QUEUE%``: write transcripts or the error
   report, delete the server-side job (`shared.complete`).
+* ``speech_webhook`` HTTP trigger on ``/api/speech-webhook``: Speech web hook callbacks; a
+  signed completion event hands that job to the completion queue at once
+  (`shared.webhook_handler`). Polling stays as the safety net.
 
 Settings are validated when this module is imported, which is when the Functions worker
 indexes the app: a missing or malformed setting raises `ConfigurationError` naming it, the
@@ -96,3 +99,17 @@ def complete(msg: func.QueueMessage) -> None:
     from shared.runtime import runtime_for  # noqa: PLC0415
 
     handle_completion_message(runtime_for(get_settings()), msg.get_body().decode("utf-8"))
+
+
+@app.function_name("speech_webhook")
+@app.route(route="speech-webhook", methods=["GET", "POST"], auth_level=func.AuthLevel.ANONYMOUS)
+def speech_webhook(req: func.HttpRequest) -> func.HttpResponse:
+    """Speech web hook callbacks: the registration challenge and signed completion events.
+
+    Anonymous because the Speech service cannot send a function key; every callback is
+    authenticated by its HMAC signature with WEBHOOK_SECRET instead (401 on mismatch).
+    """
+    from shared.runtime import runtime_for  # noqa: PLC0415 - lazy: lean cold start
+    from shared.webhook_handler import handle_http_request  # noqa: PLC0415
+
+    return handle_http_request(runtime_for(get_settings()), req)

@@ -70,9 +70,9 @@ def only(bindings: list[dict[str, Any]]) -> dict[str, Any]:
     return bindings[0]
 
 
-def test_three_functions_with_setting_references(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_functions_with_setting_references(monkeypatch: pytest.MonkeyPatch) -> None:
     fns = index(monkeypatch, CONFIGURED)
-    assert set(fns) == {"submit", "poll", "complete"}
+    assert set(fns) == {"submit", "poll", "complete", "speech_webhook"}
 
     submit = only(fns["submit"][0])
     assert submit["type"] == "blobTrigger"
@@ -90,6 +90,14 @@ def test_three_functions_with_setting_references(monkeypatch: pytest.MonkeyPatch
     assert complete["type"] == "queueTrigger"
     assert complete["queueName"] == "%COMPLETION_QUEUE%"
     assert complete["connection"] == "AzureWebJobsStorage"
+
+    hook_bindings = fns["speech_webhook"][0]
+    trigger = next(b for b in hook_bindings if b["type"] == "httpTrigger")
+    assert trigger["route"] == "speech-webhook"
+    assert sorted(m.upper() for m in trigger["methods"]) == ["GET", "POST"]
+    # The Speech service cannot send a function key: callbacks are authenticated by signature.
+    assert trigger["authLevel"] == "ANONYMOUS"
+    assert any(b["type"] == "http" and b["direction"] == "OUT" for b in hook_bindings)
 
 
 def test_blob_parameter_is_the_sdk_type(monkeypatch: pytest.MonkeyPatch) -> None:
