@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -58,6 +59,9 @@ class PollReport:
     errors: int = 0
 
 
+_report_lock = threading.Lock()
+
+
 @dataclass(frozen=True)
 class _Status:
     transcription: Transcription | None  # None: the service no longer has it (404)
@@ -80,13 +84,21 @@ def poll(rt: Runtime) -> PollReport:
     due = [r for r in current if jobs.is_due(r, now)]
     to_check = [r for r in due if r.state in (JobState.SUBMITTED, JobState.RUNNING)]
     statuses = _statuses(rt, to_check, report)
-    for record in to_check:
-        status = statuses.get(record.transcription_id)
-        if status is not None:
-            _guard(report, record, functools.partial(_apply, rt, record, status, report))
-    for record in due:
-        if record.state is JobState.COMPLETING:
-            _guard(report, record, functools.partial(_reenqueue, rt, record, report))
+    steps = [
+        (record, functools.partial(_apply, rt, record, statuses[record.transcription_id], report))
+        for record in to_check
+        if record.transcription_id in statuses
+    ]
+    steps += [
+        (record, functools.partial(_reenqueue, rt, record, report))
+        for record in due
+        if record.state is JobState.COMPLETING
+    ]
+    # Each step is a table write and maybe an enqueue: run them a few at a time, so a poll
+    # that finds a thousand finished jobs hands them over in seconds, not minutes.
+    workers = max(1, min(rt.settings.speech_max_concurrency, len(steps)))
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="poll-apply") as pool:
+        list(pool.map(lambda step: _guard(report, *step), steps))
     _resubmit(rt, [r for r in due if r.state in (JobState.RECEIVED, JobState.DEFERRED)], report)
     log.info(
         "poll: %d active, %d checked, %d finished, %d completions enqueued, %d resubmitted, "
@@ -110,7 +122,8 @@ def _guard(report: PollReport, record: JobRecord, action: Callable[[], object]) 
     except JobConflictError:
         log.info("%s: changed by another run meanwhile; skipped", jobs.describe(record))
     except (SpeechServiceError, StorageTransientError) as exc:
-        report.errors += 1
+        with _report_lock:
+            report.errors += 1
         log.warning("%s: poll step failed, retried next run: %s", jobs.describe(record), exc)
 
 
