@@ -47,6 +47,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=2.0,
         help="seconds between blob container scans (default 2)",
     )
+    parser.add_argument(
+        "--queue-lease",
+        type=float,
+        default=60.0,
+        help="seconds a running queue message stays invisible, renewed while it runs; after "
+        "a crash its messages come back this long after (default 60)",
+    )
     parser.add_argument("--verbose", action="store_true", help="debug logging")
     return parser.parse_args(argv)
 
@@ -61,7 +68,11 @@ def main(argv: list[str] | None = None) -> int:
         ensure_local_settings(settings_path)
         apply_local_settings(settings_path, os.environ)
         host = DevHost.from_app(
-            args.app, root=root, http_port=args.port, blob_scan_interval=args.blob_scan_interval
+            args.app,
+            root=root,
+            http_port=args.port,
+            blob_scan_interval=args.blob_scan_interval,
+            queue_lease_seconds=args.queue_lease,
         )
         host.start()
     except (
