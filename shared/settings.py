@@ -14,7 +14,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Final
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 from shared.errors import ConfigurationError
 
@@ -124,7 +124,7 @@ def _parse(env: Mapping[str, str]) -> Settings:
         speech_key=Secret(r.text("SPEECH_KEY", "")),
         speech_api_version=r.choice("SPEECH_API_VERSION", SUPPORTED_API_VERSIONS, "2024-11-15"),
         speech_locale=r.check_locale("SPEECH_LOCALE", r.text("SPEECH_LOCALE", "en-US")),
-        speech_model=r.url("SPEECH_MODEL", required=False),
+        speech_model=r.model_url("SPEECH_MODEL"),
         storage_connection=r.text("STORAGE_CONNECTION", "AzureWebJobsStorage"),
         input_container=r.name("INPUT_CONTAINER", "audio-input", _CONTAINER_RE, "container"),
         output_container=r.name("OUTPUT_CONTAINER", "transcripts", _CONTAINER_RE, "container"),
@@ -189,7 +189,7 @@ class _Reader:
         value = self._env.get(name)
         return default if value is None or not value.strip() else value.strip()
 
-    def url(self, name: str, *, required: bool) -> str:
+    def url(self, name: str, *, required: bool, droppable_query: tuple[str, ...] = ()) -> str:
         value = self.text(name, "")
         if not value:
             if required:
@@ -203,8 +203,16 @@ class _Reader:
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ConfigurationError(name, "expected an http(s) URL")
         if parts.query:
-            raise ConfigurationError(name, "expected a URL without a query string")
+            keys = {key.lower() for key, _ in parse_qsl(parts.query, keep_blank_values=True)}
+            if not keys or not keys <= set(droppable_query):
+                raise ConfigurationError(name, "expected a URL without a query string")
+            return urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
         return value
+
+    def model_url(self, name: str) -> str:
+        """A model's `self` URL. The service writes it with ``?api-version=...``: that query
+        is accepted and dropped (the app adds its own api-version to every call)."""
+        return self.url(name, required=False, droppable_query=("api-version",))
 
     def choice(self, name: str, allowed: tuple[str, ...], default: str) -> str:
         value = self.text(name, default)

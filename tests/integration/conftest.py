@@ -1,4 +1,8 @@
-"""Fixtures for end-to-end pipeline tests: the app under per-module settings."""
+"""Fixtures for end-to-end pipeline tests: the app under per-module settings.
+
+A test module may set `PIPELINE_ENV` (extra app settings) and `PIPELINE_EMULATOR` (the name
+of a fixture giving the Speech emulator to use; default the session's `scripted_emulator`).
+"""
 
 from __future__ import annotations
 
@@ -6,17 +10,20 @@ from collections.abc import Iterator
 
 import pytest
 
-from devhost.services import Azurite, SpeechEmulator
+from devhost.services import Azurite
 from tests.integration.harness import Pipeline, env_for, import_function_app, patched_env
 
 
 @pytest.fixture(scope="module")
-def pipeline(azurite: Azurite, scripted_emulator: SpeechEmulator) -> Iterator[Pipeline]:
+def pipeline(request: pytest.FixtureRequest, azurite: Azurite) -> Iterator[Pipeline]:
     """`function_app` imported under settings of its own (containers, table, queue)."""
-    env = env_for(azurite, scripted_emulator, "pl")
+    emulator = request.getfixturevalue(
+        getattr(request.module, "PIPELINE_EMULATOR", "scripted_emulator")
+    )
+    env = {**env_for(azurite, emulator, "pl"), **getattr(request.module, "PIPELINE_ENV", {})}
     with patched_env(env):
         module = import_function_app()
-        pipe = Pipeline(env=env, azurite=azurite, emulator=scripted_emulator, module=module)
+        pipe = Pipeline(env=env, azurite=azurite, emulator=emulator, module=module)
         try:
             yield pipe
         finally:

@@ -178,3 +178,10 @@ def test_get_settings_reads_the_environment_once(monkeypatch: pytest.MonkeyPatch
         assert first.speech_locale == "fr-FR"
     finally:
         get_settings.cache_clear()
+
+
+def test_model_self_url_may_carry_its_api_version() -> None:
+    url = "https://x.cognitiveservices.azure.com/speechtotext/models/abc"
+    assert parse(SPEECH_MODEL=f"{url}?api-version=2024-11-15").speech_model == url
+    rejects("SPEECH_MODEL", f"{url}?api-version=2024-11-15&sig=secret")
+    rejects("SPEECH_MODEL", f"{url}?sig=secret")
