@@ -50,6 +50,7 @@ from devhost.stack_config import (
     effective_settings,
     find_func,
 )
+from devhost.transcript_match import expected_words, transcript_words, word_accuracy
 
 AUDIO_SUFFIXES = (".wav", ".mp3")
 DEFAULT_AZURITE_PORTS = (10000, 10001, 10002)
@@ -413,10 +414,16 @@ def command_demo(
         say(f"Transcribing (app log: {run_dir / 'app.log'}) ...")
         wait_for_samples(samples, settings, app, timeout)
         say(f"Finished in {time.monotonic() - started:.1f} s.\n")
+        expected = expected_words(samples_dir / "expected.json")
         for sample in samples:
             say(f"=== {sample.name}: {sample.status}")
             if sample.status == "done":
                 say(sample.transcript.rstrip())
+                if sample.name in expected:
+                    accuracy = word_accuracy(
+                        expected[sample.name], transcript_words(sample.transcript)
+                    )
+                    say(f"Words matching {samples_dir.name}/expected.json: {accuracy:.0%}")
                 say("Outputs:")
                 for name in sample.outputs:
                     say(f"  {settings['OUTPUT_CONTAINER']}/{name}")
