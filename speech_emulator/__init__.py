@@ -14,8 +14,18 @@ shapes, status life cycle and error bodies as the real service:
   under ``/_emulator/`` (config, stats with per-job timestamps, reset, clock) let tests and
   benchmarks exercise an app's resilience.
 
-Modules: ``cli`` (options), ``config`` (settings and runtime faults), ``app`` (Starlette
-routes), ``api_*`` (endpoint handlers), ``store`` (in-memory state), ``runner`` (job life
-cycle), ``fetch`` (downloads), ``audio`` (decoding), ``results`` (result file builder),
-``webhooks`` (callbacks), ``faults``/``stats`` (fault injection, counters), ``engines``.
+Modules, one idea each:
+
+- ``cli`` (options, start-up line), ``app`` (routes), ``core`` (wiring), ``config``
+  (start-up settings and run-time `Behaviour`);
+- ``endpoint`` (auth, api-version, faults and counting around every Speech call),
+  ``api_transcriptions``, ``api_webhooks``, ``api_models``, ``admin`` (``/_emulator`` and
+  file downloads);
+- ``validation`` (create bodies), ``listing`` (paging, ``filter``), ``entities`` and
+  ``links`` (wire shapes), ``errors`` (error bodies);
+- ``store`` (in-memory state, time-to-live), ``runner`` + ``scheduler`` (job life cycle),
+  ``fetch`` (downloads), ``audio`` (decoding), ``results`` (result and report files),
+  ``tokens`` (signed contentUrls), ``webhooks`` (callbacks), ``faults``, ``stats``,
+  ``clock`` (advanceable time), ``timefmt``, ``speech_models`` (base and custom models);
+- ``engines``: ``base`` (the engine seam), ``scripted``, ``sphinx``, ``registry``.
 """

@@ -45,17 +45,13 @@ def detect_segments(
     threshold = max(peak * RELATIVE_THRESHOLD, ABSOLUTE_FLOOR)
     if peak < threshold:
         return []
-    loud = rms >= threshold
-    segments: list[tuple[float, float]] = []
-    start: int | None = None
-    for index, is_loud in enumerate(loud):
-        if is_loud and start is None:
-            start = index
-        elif not is_loud and start is not None:
-            segments.append((start * frame / sample_rate, index * frame / sample_rate))
-            start = None
-    if start is not None:
-        segments.append((start * frame / sample_rate, count * frame / sample_rate))
+    loud = np.concatenate(([False], rms >= threshold, [False])).astype(np.int8)
+    edges = np.diff(loud)  # +1 where a loud run starts, -1 one past where it ends
+    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+    segments = [
+        (int(a) * frame / sample_rate, int(b) * frame / sample_rate)
+        for a, b in zip(starts, ends, strict=True)
+    ]
     merged: list[tuple[float, float]] = []
     for seg in segments:
         if merged and seg[0] - merged[-1][1] < MERGE_GAP_S:
