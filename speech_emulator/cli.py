@@ -219,7 +219,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = dataclasses.replace(settings, port=port)
     try:
         emu = Emulator(settings)
-    except EngineUnavailableError as exc:
+    except (EngineUnavailableError, ValueError) as exc:  # ValueError: unusable custom model
         print(f"error: {exc}", file=sys.stderr)
         return 2
     config = uvicorn.Config(
