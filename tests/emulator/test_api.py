@@ -254,14 +254,20 @@ def test_files_and_content_urls(scripted_emulator: SpeechEmulator, audio_url: st
         refused = httpx.get(tampered)
         assert refused.status_code == 403
         assert "<Code>AuthenticationFailed</Code>" in refused.text
-        # An expired one too: ask for 1 minute, then move the clock.
+
+
+def test_content_url_expires(speech_emulator_factory, audio_url: str) -> None:
+    emulator = speech_emulator_factory("--engine", "scripted", "--instant")
+    with client(emulator) as api, admin(emulator) as adm:
+        entity = wait_done(api, submit(api, create_body([audio_url])))
         short = api.get(f"/transcriptions/{job_id(entity)}/files", params={"sasLifetimeMinutes": 1})
-        short_url = next(f for f in short.json()["values"] if f["kind"] == "Transcription")
-        with admin(scripted_emulator) as adm:
-            assert adm.post("/clock", json={"advance_seconds": 120}).status_code == 200
-        expired = httpx.get(short_url["links"]["contentUrl"])
+        result_file = next(f for f in short.json()["values"] if f["kind"] == "Transcription")
+        assert httpx.get(result_file["links"]["contentUrl"]).status_code == 200
+        assert adm.post("/clock", json={"advance_seconds": 120}).status_code == 200
+        expired = httpx.get(result_file["links"]["contentUrl"])
         assert expired.status_code == 403
         assert "expiry" in expired.text
+        assert adm.get("/stats").json()["contentDownloads"] == {"200": 1, "403": 1}
 
 
 def test_files_empty_until_done(speech_emulator_factory, azurite: Azurite) -> None:
