@@ -61,6 +61,11 @@ async def submit(emu: Emulator, request: Request, links: Links) -> Response:
     return JSONResponse(entity, status_code=201, headers={"Location": entity["self"]})
 
 
+async def locales(emu: Emulator, request: Request, links: Links) -> Response:
+    """GET /transcriptions/locales: what the emulator's engines can transcribe."""
+    return JSONResponse({"Submit": ["en-US"], "Transcribe": []})
+
+
 async def get(emu: Emulator, request: Request, links: Links) -> Response:
     """GET /transcriptions/{id}."""
     job = _job(emu, request)

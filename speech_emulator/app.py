@@ -19,10 +19,11 @@ from speech_emulator.engines.base import Engine
 
 API = "/speechtotext"
 
-# Order matters: ":ping"/":test" and "models/base" must match before "{id}" does.
+# Order matters: ":ping", ":test", "locales" and "models/base" must match before "{id}".
 SPEECH_ROUTES: list[tuple[str, str, Handler]] = [
     ("POST", "/transcriptions:submit", api_transcriptions.submit),
     ("GET", "/transcriptions", api_transcriptions.list_),
+    ("GET", "/transcriptions/locales", api_transcriptions.locales),
     ("GET", "/transcriptions/{id}/files", api_transcriptions.list_files),
     ("GET", "/transcriptions/{id}/files/{file_id}", api_transcriptions.get_file),
     ("GET", "/transcriptions/{id}", api_transcriptions.get),

@@ -154,6 +154,11 @@ def test_validation_errors_over_http(scripted_emulator: SpeechEmulator, audio_ur
         _error(bad_json, 400, "InvalidRequest", "InvalidRequestBodyFormat")
 
 
+def test_locales(scripted_emulator: SpeechEmulator) -> None:
+    with client(scripted_emulator) as api:
+        assert "en-US" in api.get("/transcriptions/locales").json()["Submit"]
+
+
 def test_unknown_ids_and_paths(scripted_emulator: SpeechEmulator) -> None:
     with client(scripted_emulator) as api:
         missing = uuid.uuid4()
