@@ -207,7 +207,7 @@ class Pipeline:
                 list(pool.map(self.complete, batch))
                 handled.extend(batch)
 
-    def poll_until(self, predicate: Callable[[], bool], timeout: float = 30.0) -> None:
+    def poll_until(self, predicate: Callable[[], bool], timeout: float = 90.0) -> None:
         """Fire the poller until `predicate` holds (the emulator works asynchronously)."""
 
         def step() -> bool:

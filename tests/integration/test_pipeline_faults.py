@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from azure.data.tables import UpdateMode
 
+from devhost.services import wait_for
 from shared.errors import StorageTransientError
 from shared.retry import set_testing
 from shared.runtime import Runtime, runtime_for, utc_now
@@ -68,18 +69,26 @@ def _rows(pipeline: Pipeline, names: list[str]) -> list[Any]:
     return [r for r in pipeline.records() if r["BlobName"] in names]
 
 
-def _settle(pipeline: Pipeline, clock: Clock, names: list[str], rounds: int = 40) -> None:
-    """Poll, complete and advance the clock until every job of `names` is terminal."""
-    for _ in range(rounds):
+def _settle(pipeline: Pipeline, clock: Clock, names: list[str], timeout: float = 90) -> None:
+    """Poll, complete and advance the clock until every job of `names` is terminal.
+
+    The clock moves deferred jobs along; the wall-clock deadline gives the emulator (which
+    works in real time) room on a loaded machine.
+    """
+
+    def step() -> bool:
         pipeline.poll()
         pipeline.drain()
-        states = {r["State"] for r in _rows(pipeline, names)}
-        if states <= {"done", "failed", "rejected"}:
-            return
+        if {r["State"] for r in _rows(pipeline, names)} <= {"done", "failed", "rejected"}:
+            return True
         clock.advance(minutes=5)
-    raise AssertionError(
-        f"jobs did not settle: {[(r['BlobName'], r['State']) for r in _rows(pipeline, names)]}"
-    )
+        return False
+
+    try:
+        wait_for(step, timeout=timeout, interval=0.1, what="the jobs to settle")
+    except TimeoutError:
+        left = [(r["BlobName"], r["State"]) for r in _rows(pipeline, names)]
+        raise AssertionError(f"jobs did not settle: {left}") from None
 
 
 def test_throttled_submissions_are_deferred_then_submitted_by_the_poller(
