@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+from datetime import timedelta
 from typing import Any, Final
 
 from shared import jobs
@@ -20,7 +21,7 @@ from shared.outcomes import fail_job
 from shared.output_names import output_name
 from shared.poll import mark_finished
 from shared.runtime import Runtime
-from shared.service_failures import is_transient_failure
+from shared.service_failures import INPUT_ACCESS_CODES, is_transient_failure
 from shared.storage import exists, upload
 from shared.submit import defer_delay
 from shared.transcripts import TranscriptMetadata, render_products
@@ -214,7 +215,26 @@ def _marker_name(rt: Runtime, record: JobRecord) -> str | None:
 def _complete_failure(rt: Runtime, record: JobRecord) -> JobRecord:
     code = record.error_code or "Unknown"
     message = record.error_message or "the Speech service reported the job as failed"
-    if is_transient_failure(code) and record.attempts < rt.settings.max_job_attempts:
+    retry = is_transient_failure(code)
+    if code in INPUT_ACCESS_CODES:
+        # The service could not read the recording: gone, or the SAS ran out while the job
+        # waited in the service's queue. Only the second is worth a new SAS and a new try.
+        if not exists(rt.storage, record.container, record.blob_name):
+            return fail_job(
+                rt,
+                record,
+                reason_code="InputDeleted",
+                message=f"the recording was deleted before the service read it ({message})",
+                service_error_code=code,
+            )
+        waited = rt.clock() - (record.submitted_at or record.created)
+        retry = waited >= timedelta(hours=rt.settings.sas_validity_hours)
+        if retry:
+            message = (
+                f"{message} (the job waited {waited.total_seconds() / 3600:.1f} h, longer than "
+                f"SAS_VALIDITY_HOURS={rt.settings.sas_validity_hours:g}; raise that setting)"
+            )
+    if retry and record.attempts < rt.settings.max_job_attempts:
         rt.speech.delete(record.transcription_id)
         now = rt.clock()
         until = now + defer_delay(None, minimum=30.0)
@@ -229,7 +249,7 @@ def _complete_failure(rt: Runtime, record: JobRecord) -> JobRecord:
             record,
             jobs.defer(record, now=now, until=until, reason_code=code, reason=message),
         )
-    if is_transient_failure(code):
+    if retry:
         message = f"{message} (gave up after {record.attempts} attempts)"
     return fail_job(
         rt,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Final
 
-__all__ = ["PERMANENT_CODES", "TRANSIENT_CODES", "is_transient_failure"]
+__all__ = ["INPUT_ACCESS_CODES", "PERMANENT_CODES", "TRANSIENT_CODES", "is_transient_failure"]
 
 TRANSIENT_CODES: Final = frozenset(
     {
@@ -43,6 +43,11 @@ PERMANENT_CODES: Final = frozenset(
         "QuotaViolation",
     }
 )
+
+
+# The service could not read the recording. Permanent, unless the SAS expired while the job
+# waited to start (the completion step checks which and resubmits with a fresh SAS).
+INPUT_ACCESS_CODES: Final = frozenset({"InvalidRecordingsUri", "InaccessibleCustomerStorage"})
 
 
 def is_transient_failure(code: str | None) -> bool:

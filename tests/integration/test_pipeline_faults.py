@@ -230,3 +230,50 @@ def test_crash_after_delete_before_record_update_converges(pipeline: Pipeline) -
     assert SUBMIT_ROUTE not in made  # no resubmission
     assert pipeline.record_for(name)["State"] == "done"
     assert {o: pipeline.output(o) for o in outputs} == outputs
+
+
+def test_unreadable_recording_is_reported_with_the_service_code(
+    pipeline: Pipeline, faults: Any
+) -> None:
+    name = "access/unreadable.wav"
+    faults(fail_share=1.0, fail_code="InvalidRecordingsUri")
+    pipeline.submit(pipeline.upload(name, mono_call(), [["x"]]))
+    pipeline.poll_until(lambda: pipeline.record_for(name)["State"] == "completing")
+    pipeline.drain()
+    assert pipeline.record_for(name)["State"] == "failed"
+    report = pipeline.error_report(f"{name}.json")
+    assert report["reasonCode"] == report["serviceErrorCode"] == "InvalidRecordingsUri"
+    assert "SAS_VALIDITY_HOURS" in report["whatToDo"]
+
+
+def test_recording_deleted_while_its_job_runs(pipeline: Pipeline, faults: Any) -> None:
+    name = "access/deleted while running.wav"
+    faults(fail_share=1.0, fail_code="InvalidRecordingsUri")
+    blob = pipeline.upload(name, mono_call(), [["x"]])
+    pipeline.submit(blob)
+    blob.delete_blob()
+    pipeline.poll_until(lambda: pipeline.record_for(name)["State"] == "completing")
+    pipeline.drain()
+    assert pipeline.record_for(name)["State"] == "failed"
+    report = pipeline.error_report(f"{name}.json")
+    assert report["reasonCode"] == "InputDeleted"
+    assert report["serviceErrorCode"] == "InvalidRecordingsUri"
+
+
+def test_sas_expired_in_the_service_queue_is_resubmitted_with_a_fresh_one(
+    pipeline: Pipeline, clock: Clock, faults: Any
+) -> None:
+    name = "access/late start.wav"
+    faults(fail_share=1.0, fail_code="InvalidRecordingsUri")
+    pipeline.submit(pipeline.upload(name, mono_call(), [["fresh sas"]]))
+    first = pipeline.record_for(name)["TranscriptionId"]
+    pipeline.poll_until(lambda: pipeline.record_for(name)["State"] == "completing")
+    faults(fail_share=0.0)
+    clock.advance(hours=3)  # longer than SAS_VALIDITY_HOURS (2): the SAS may have run out
+    pipeline.drain()
+    row = pipeline.record_for(name)
+    assert (row["State"], row["ErrorCode"]) == ("deferred", "InvalidRecordingsUri")
+    _settle(pipeline, clock, [name])
+    row = pipeline.record_for(name)
+    assert (row["State"], row["Attempts"]) == ("done", 2)
+    assert row["TranscriptionId"] != first
