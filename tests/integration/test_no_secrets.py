@@ -1,0 +1,250 @@
+"""No secret anywhere: a full run's logs (every logger at DEBUG), job records, error reports,
+outputs and exception messages hold no key, SAS signature, shared-key signature or token.
+
+The run covers submit, poll and completion of a good recording, a job the service fails, a
+rejected input, a throttled submission, the sweep, and failing Speech calls (wrong key,
+bearer token refused). Secrets are collected as they are issued: the Speech key (random per
+run), the storage account key and fragments of it, every SAS the app signed (a spy around
+its own signer) and every result-file URL it downloaded, and the bearer token it sent.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+from urllib.parse import parse_qs, quote, urlsplit
+
+import pytest
+from azure.core.credentials import AccessToken
+
+from devhost.services import (
+    DEV_ACCOUNT_KEY,
+    Azurite,
+    SpeechEmulator,
+    start_speech_emulator,
+    wait_for,
+)
+from shared.errors import SpeechServiceError
+from shared.retry import set_testing
+from shared.runtime import Runtime, runtime_for
+from shared.settings import get_settings
+from shared.speech_client import SpeechClient
+from shared.sweep import SweepLimits, run_sweep
+from tests.integration.harness import (
+    Pipeline,
+    env_for,
+    import_function_app,
+    mono_call,
+    patched_env,
+    stereo_call,
+)
+
+pytestmark = pytest.mark.integration
+
+SPEECH_KEY = "sk-" + secrets.token_urlsafe(24)
+BEARER = "eyJ" + secrets.token_urlsafe(40)
+WRONG_KEY = "wrong-" + secrets.token_urlsafe(18)
+_LOUD_LOGGERS = ("azure", "httpx", "httpcore", "urllib3", "shared", "function_app", "devhost")
+
+
+class _Collect(logging.Handler):
+    """Every record, fully formatted (message, arguments, traceback)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.setFormatter(logging.Formatter("%(name)s %(levelname)s %(message)s"))
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(self.format(record))
+
+
+@pytest.fixture
+def all_logs() -> Iterator[_Collect]:
+    """Root and every library logger at DEBUG, into one handler."""
+    handler = _Collect()
+    root = logging.getLogger()
+    saved = {name: logging.getLogger(name).level for name in _LOUD_LOGGERS}
+    saved_policy = logging.getLogger("azure.core.pipeline.policies.http_logging_policy").level
+    saved_root = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    for name in _LOUD_LOGGERS:
+        logging.getLogger(name).setLevel(logging.DEBUG)
+    # function_app quiets the SDK's request logging; open it up to check it too.
+    logging.getLogger("azure.core.pipeline.policies.http_logging_policy").setLevel(logging.DEBUG)
+    try:
+        yield handler
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(saved_root)
+        for name, level in saved.items():
+            logging.getLogger(name).setLevel(level)
+        logging.getLogger("azure.core.pipeline.policies.http_logging_policy").setLevel(saved_policy)
+
+
+@pytest.fixture(scope="module")
+def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SpeechEmulator]:
+    log = tmp_path_factory.mktemp("secrets") / "emulator.log"
+    service = start_speech_emulator(
+        "--engine", "scripted", "--instant", "--accept-bearer", key=SPEECH_KEY, log_path=log
+    )
+    try:
+        yield service
+    finally:
+        service.stop()
+
+
+@pytest.fixture(scope="module")
+def pipeline(azurite: Azurite, emulator: SpeechEmulator) -> Iterator[Pipeline]:
+    env = env_for(azurite, emulator, "sec")
+    with patched_env(env):
+        pipe = Pipeline(env=env, azurite=azurite, emulator=emulator, module=import_function_app())
+        try:
+            yield pipe
+        finally:
+            pipe.close()
+
+
+class _Spy:
+    """Records what the app's own signer and downloads handled (the real calls still run)."""
+
+    def __init__(self, rt: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.urls: list[str] = []
+        read_url, download = rt.signer.read_url, rt.speech.download
+
+        def signed(*args: Any, **kwargs: Any) -> str:
+            url = read_url(*args, **kwargs)
+            self.urls.append(url)
+            return url
+
+        def downloaded(content_url: str) -> bytes:
+            self.urls.append(content_url)
+            return download(content_url)
+
+        monkeypatch.setattr(rt.signer, "read_url", signed)
+        monkeypatch.setattr(rt.speech, "download", downloaded)
+
+    def signatures(self) -> set[str]:
+        found: set[str] = set()
+        for url in self.urls:
+            for value in parse_qs(urlsplit(url).query).get("sig", []):
+                found |= {value, quote(value, safe=""), quote(value)}
+        return found
+
+
+class _Token:
+    """A credential handing out one fixed bearer token (the emulator accepts any)."""
+
+    def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
+        return AccessToken(BEARER, int(time.time()) + 3600)
+
+
+def _fragments(secret: str, size: int = 12) -> set[str]:
+    """Every `size`-character piece of `secret`, as written and URL-encoded."""
+    pieces = {secret[i : i + size] for i in range(len(secret) - size + 1)}
+    return pieces | {quote(p, safe="") for p in pieces}
+
+
+def _failure(client: SpeechClient) -> list[str]:
+    """The texts of the error a bad submission raises (and logs, with its traceback)."""
+    try:
+        client.submit({"displayName": "x"})
+    except SpeechServiceError as exc:
+        logging.getLogger("test").exception("expected failure")
+        return [str(exc), repr(exc), exc.message]
+    raise AssertionError("the submission should have failed")
+
+
+def _leaks(text: str, forbidden: set[str]) -> list[str]:
+    found = sorted(s for s in forbidden if s and s in text)
+    patterns = (
+        r"SharedKey\s+\w+:[A-Za-z0-9+/=]{20,}",  # a storage request signature
+        r"Bearer\s+[A-Za-z0-9._~+/-]{16,}",
+        r"[?&]sig=(?!REDACTED)[A-Za-z0-9%+/=]{16,}",
+        r"AccountKey=[A-Za-z0-9+/=]{8,}",
+    )
+    found += [m.group(0) for p in patterns for m in re.finditer(p, text)]
+    return found
+
+
+def test_a_full_run_leaks_no_secret(
+    pipeline: Pipeline, all_logs: _Collect, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rt = runtime_for(get_settings())
+    spy = _Spy(rt, monkeypatch)
+    errors: list[str] = []
+    with set_testing(True, attempts=2, cap=True):
+        # a good stereo call and a rejected input, submitted by the blob trigger
+        good = "secret/good call.wav"
+        pipeline.submit(pipeline.upload(good, stereo_call(), [["my pin is"], ["one two"]]))
+        pipeline.submit(pipeline.upload("secret/notes.txt", b"password=hunter2"))
+        # a job the service fails (permanent error: report at once)
+        pipeline.configure(fail_share=1.0, fail_code="InvalidAudioFormat")
+        pipeline.submit(pipeline.upload("secret/fails.wav", mono_call(), [["x"]]))
+        pipeline.configure(fail_share=0.0)
+        # a throttled submission, deferred for the poller
+        pipeline.configure(rate_limit="1/600")
+        pipeline.api.get("/transcriptions")  # use up the window
+        pipeline.submit(pipeline.upload("secret/throttled.wav", mono_call(), [["later"]]))
+        assert pipeline.record_for("secret/throttled.wav")["State"] == "deferred"
+        pipeline.configure(rate_limit=None)
+        pipeline.upload("secret/missed.wav", mono_call(), [["swept"]])  # no trigger: the sweep
+        run_sweep(rt, SweepLimits(grace=timedelta(0)))
+        pipeline.table.update_entity(
+            {
+                "PartitionKey": "job",
+                "RowKey": pipeline.record_for("secret/throttled.wav")["RowKey"],
+                "NextCheckAt": pipeline.record_for("secret/throttled.wav")["Created"],
+            },
+        )  # due now, instead of after the Retry-After
+
+        def settled() -> bool:
+            pipeline.poll()
+            pipeline.drain()
+            return all(r["State"] in ("done", "failed", "rejected") for r in pipeline.records())
+
+        wait_for(settled, timeout=30, interval=0.1, what="every job to end")
+        # failing Speech calls: their exceptions must not carry the credentials either
+        with SpeechClient(rt.settings.speech_endpoint, "2024-11-15", key=WRONG_KEY) as client:
+            errors += _failure(client)  # 401
+        with SpeechClient(rt.settings.speech_endpoint, "2024-11-15", credential=_Token()) as client:
+            list(client.iter_transcriptions())  # the bearer is accepted: it was really sent
+            errors += _failure(client)  # 400: an invalid body
+
+    states = {r["BlobName"]: r["State"] for r in pipeline.records()}
+    assert states == {
+        good: "done",
+        "secret/notes.txt": "rejected",
+        "secret/fails.wav": "failed",
+        "secret/throttled.wav": "done",
+        "secret/missed.wav": "done",
+    }
+    assert len(errors) == 6
+    sas = spy.signatures()
+    assert len(sas) >= 6  # what we look for was really issued (4 submissions + downloads)
+
+    forbidden = (
+        {SPEECH_KEY, WRONG_KEY, BEARER, DEV_ACCOUNT_KEY}
+        | _fragments(DEV_ACCOUNT_KEY)
+        | _fragments(SPEECH_KEY)
+        | sas
+    )
+    logs = "\n".join(all_logs.lines)
+    assert len(all_logs.lines) > 100  # the SDKs' and httpx's own DEBUG lines are in there
+    assert "HTTP Request:" in logs  # httpx's request log is captured (with URLs)
+    assert _leaks(logs, forbidden) == []
+    assert _leaks("\n".join(errors), forbidden) == []
+    records = "\n".join(repr(dict(r)) for r in pipeline.records())
+    assert _leaks(records, forbidden) == []
+    reports = "\n".join(str(pipeline.error_report(n)) for n in pipeline.errors())
+    assert "InvalidAudioFormat" in reports
+    assert _leaks(reports, forbidden) == []
+    outputs = "\n".join(pipeline.output(n).decode("utf-8") for n in pipeline.outputs())
+    assert _leaks(outputs, forbidden) == []
+    assert repr(rt.settings).count(SPEECH_KEY) == 0
