@@ -114,3 +114,18 @@ def test_create_app_in_process() -> None:
     assert listed.status_code == 200
     assert listed.json()["values"][0]["self"].startswith("http://speech.local/speechtotext/")
     assert config.json()["start_delay"] == 1.0
+
+
+@pytest.mark.integration
+def test_public_url_is_used_in_links(speech_emulator_factory) -> None:
+    emulator = speech_emulator_factory(
+        "--engine", "scripted", "--public-url", "https://speech.example.test/"
+    )
+    response = httpx.get(
+        f"{emulator.url}/speechtotext/models/base",
+        params={"api-version": "2024-11-15"},
+        headers={"Ocp-Apim-Subscription-Key": emulator.key},
+    )
+    assert response.json()["values"][0]["self"].startswith(
+        "https://speech.example.test/speechtotext/models/base/"
+    )

@@ -40,6 +40,7 @@ class Receiver:
     url: str
     calls: list[Received] = field(default_factory=list)
     answer_challenge: bool = True
+    fail_next: int = 0  # answer this many event callbacks with 500 first
 
     def events(self, name: str) -> list[Received]:
         return [c for c in self.calls if c.event.lower() == name.lower()]
@@ -66,6 +67,9 @@ def receiver() -> Iterator[Receiver]:
             if not state.answer_challenge:
                 return PlainTextResponse("no", status_code=400)
             return PlainTextResponse(request.query_params["validationToken"])
+        if state.fail_next > 0:
+            state.fail_next -= 1
+            return Response(status_code=500)
         return Response(status_code=200)
 
     app = Starlette(routes=[Route("/hook", hook, methods=["GET", "POST"])])
@@ -197,3 +201,27 @@ def test_crud_ping_and_test(speech_emulator_factory, azurite: Azurite, receiver:
         assert api.delete(path).status_code == 204
         assert api.get(path).status_code == 404
         assert api.delete(path).status_code == 404
+
+
+def test_failed_callbacks_are_retried(
+    speech_emulator_factory, azurite: Azurite, receiver: Receiver
+) -> None:
+    emulator = speech_emulator_factory("--engine", "scripted", "--instant")
+    url = upload(azurite, encode([bursts([(0.1, 0.5)], 1.0)]))
+    with client(emulator) as api, admin(emulator) as adm:
+        hook = _register(api, receiver)
+        wait_for(
+            lambda: api.get(_hook_path(hook)).json()["status"] == "Succeeded",
+            timeout=10,
+            what="challenge",
+        )
+        receiver.fail_next = 1
+        wait_done(api, submit(api, create_body([url])))
+        wait_for(
+            lambda: len(receiver.events("TranscriptionCompletion")) == 2, timeout=10, what="retry"
+        )
+        calls = receiver.events("TranscriptionCompletion")
+        assert calls[0].body == calls[1].body
+        _verify(calls[1])
+        deliveries = adm.get("/stats").json()["webhookDeliveries"]["TranscriptionCompletion"]
+        assert deliveries == {"500": 1, "200": 1}
