@@ -6,17 +6,27 @@ import json
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 from azure.storage.blob import BlobSasPermissions, BlobServiceClient, generate_blob_sas
 
-from devhost.services import DEV_ACCOUNT, DEV_ACCOUNT_KEY, Azurite, SpeechEmulator, wait_for
+from devhost.services import DEV_ACCOUNT, DEV_ACCOUNT_KEY, Azurite, wait_for
 
 API_VERSION = "2024-11-15"
 
 
-def client(emulator: SpeechEmulator, key: str | None = None) -> httpx.Client:
+class Endpoint(Protocol):
+    """Where an emulator listens: a `SpeechEmulator` or an in-process server."""
+
+    @property
+    def url(self) -> str: ...
+
+    @property
+    def key(self) -> str: ...
+
+
+def client(emulator: Endpoint, key: str | None = None) -> httpx.Client:
     """An httpx client for the Speech API with the key header and api-version."""
     return httpx.Client(
         base_url=f"{emulator.url}/speechtotext",
@@ -26,7 +36,7 @@ def client(emulator: SpeechEmulator, key: str | None = None) -> httpx.Client:
     )
 
 
-def admin(emulator: SpeechEmulator) -> httpx.Client:
+def admin(emulator: Endpoint) -> httpx.Client:
     """An httpx client for the emulator's admin API."""
     return httpx.Client(base_url=f"{emulator.url}/_emulator", timeout=30.0)
 

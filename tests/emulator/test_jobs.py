@@ -254,3 +254,26 @@ def test_destination_container(scripted_emulator: SpeechEmulator, azurite: Azuri
     assert "?" not in entity["properties"]["destinationContainerUrl"]
     blobs = sorted(b.name for b in service.get_container_client(name).list_blobs())
     assert blobs == [f"{job_id(entity)}/contenturl_0.json", f"{job_id(entity)}/report.json"]
+
+
+def test_unlistable_container_fails_the_job(
+    scripted_emulator: SpeechEmulator, azurite: Azurite
+) -> None:
+    service = BlobServiceClient.from_connection_string(azurite.connection_string)
+    name = f"nolist-{uuid.uuid4().hex[:10]}"
+    service.create_container(name)
+    sas = generate_container_sas(
+        DEV_ACCOUNT,
+        name,
+        account_key=DEV_ACCOUNT_KEY,
+        permission=ContainerSasPermissions(read=True),  # no list
+        expiry=datetime.now(UTC) + timedelta(hours=1),
+    )
+    body = create_body([])
+    del body["contentUrls"]
+    body["contentContainerUrl"] = f"{azurite.blob_endpoint}/{name}?{sas}"
+    with client(scripted_emulator) as api:
+        entity = wait_done(api, submit(api, body))
+    assert entity["status"] == "Failed"
+    assert entity["properties"]["error"]["code"] == "InaccessibleCustomerStorage"
+    assert "sig=" not in entity["properties"]["error"]["message"]
