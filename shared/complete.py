@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any, Final
 
@@ -31,6 +32,7 @@ log = logging.getLogger(__name__)
 __all__ = ["RESULT_FILE", "complete_job", "handle_completion_message", "parse_message"]
 
 RESULT_FILE: Final = "result.json"
+_UPLOAD_WORKERS: Final = 8
 _CONTENT_TYPES: Final = {
     ".json": "application/json; charset=utf-8",
     ".txt": "text/plain; charset=utf-8",
@@ -131,7 +133,9 @@ def _complete_success(rt: Runtime, record: JobRecord) -> JobRecord:
     if "raw" in rt.settings.output_formats:
         products[RESULT_FILE] = raw
     container = rt.settings.output_container
-    for relative, data in products.items():
+
+    def write(item: tuple[str, bytes]) -> None:
+        relative, data = item
         suffix = relative[relative.rfind(".") :]
         upload(
             rt.storage,
@@ -140,6 +144,11 @@ def _complete_success(rt: Runtime, record: JobRecord) -> JobRecord:
             data,
             content_type=_CONTENT_TYPES.get(suffix, "application/octet-stream"),
         )
+
+    # The products are independent blobs: write them side by side (a completion's latency
+    # is mostly these round trips). Any failure propagates, and the retry rewrites them all.
+    with ThreadPoolExecutor(max_workers=_UPLOAD_WORKERS, thread_name_prefix="outputs") as pool:
+        list(pool.map(write, products.items()))
     log.info(
         "%s: wrote %s under %s/%s/",
         jobs.describe(record),
