@@ -162,7 +162,22 @@ def _parse(env: Mapping[str, str]) -> Settings:
         webhook_secret=Secret(r.text("WEBHOOK_SECRET", "")),
     )
     _check_storage_connection(env, settings.storage_connection)
+    _check_containers_differ(settings)
     return settings
+
+
+def _check_containers_differ(settings: Settings) -> None:
+    """Outputs or reports written into the input container would trigger jobs of their own."""
+    for setting, value in (
+        ("OUTPUT_CONTAINER", settings.output_container),
+        ("ERROR_CONTAINER", settings.error_container),
+    ):
+        if value == settings.input_container:
+            raise ConfigurationError(
+                setting,
+                f"must differ from INPUT_CONTAINER ({value!r}): files written there would be "
+                "picked up as new recordings",
+            )
 
 
 def _check_storage_connection(env: Mapping[str, str], name: str) -> None:

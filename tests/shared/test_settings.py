@@ -185,3 +185,9 @@ def test_model_self_url_may_carry_its_api_version() -> None:
     assert parse(SPEECH_MODEL=f"{url}?api-version=2024-11-15").speech_model == url
     rejects("SPEECH_MODEL", f"{url}?api-version=2024-11-15&sig=secret")
     rejects("SPEECH_MODEL", f"{url}?sig=secret")
+
+
+@pytest.mark.parametrize("setting", ["OUTPUT_CONTAINER", "ERROR_CONTAINER"])
+def test_outputs_cannot_go_into_the_input_container(setting: str) -> None:
+    message = rejects(setting, "calls", env={**BASE, "INPUT_CONTAINER": "calls"})
+    assert "INPUT_CONTAINER" in message
