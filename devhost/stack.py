@@ -28,11 +28,11 @@ from pathlib import Path
 from types import FrameType
 from typing import IO
 
-from azure.core.exceptions import ResourceExistsError
+from azure.core.exceptions import ResourceExistsError, ServiceRequestError
 from azure.storage.blob import BlobServiceClient, ContentSettings
 
 from devhost.connections import expand_connection_string
-from devhost.local_settings import LocalSettingsError, read_values
+from devhost.local_settings import LocalSettingsError, ensure_local_settings, read_values
 from devhost.services import (
     PROJECT_ROOT,
     Azurite,
@@ -166,7 +166,13 @@ def start_app(
 ) -> ManagedProcess:
     """Start the app with `func start` or devhost as a child process (own process group)."""
     if runner == "func":
-        argv = ["func", "start", "--port", str(port)]
+        # Core Tools start the Python worker with the `python` on PATH: make it this venv's.
+        ensure_local_settings(root / "local.settings.json")
+        env = {
+            **env,
+            "PATH": os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")]),
+        }
+        argv = ["func", "start", "--port", str(port or 7071)]
     else:
         argv = [
             sys.executable,
@@ -198,9 +204,13 @@ def start_app(
 # --- run --------------------------------------------------------------------------------
 
 
-def command_run(root: Path, port: int, engine: str) -> int:
+def command_run(root: Path, *, run_dir: Path, port: int, engine: str, free_ports: bool) -> int:
     """Start everything and keep running until Ctrl+C or the app exits."""
-    run_dir = root / ".run"
+    if stack_connection(run_dir) is not None:
+        raise StackError(
+            f"`make run` is already running for {root} (see {run_dir / STATE_FILE}); "
+            "stop it with Ctrl+C first."
+        )
     run_dir.mkdir(parents=True, exist_ok=True)
     phrases = root / "samples" / "phrases.txt"
     with ExitStack() as stack:
@@ -209,7 +219,7 @@ def command_run(root: Path, port: int, engine: str) -> int:
             data_dir=run_dir / "azurite",
             log_dir=run_dir,
             phrases=phrases if phrases.exists() else None,
-            default_ports=True,
+            default_ports=not free_ports,
             engine=engine,
         )
         state = run_dir / STATE_FILE
@@ -247,9 +257,9 @@ def command_run(root: Path, port: int, engine: str) -> int:
 # --- upload -----------------------------------------------------------------------------
 
 
-def stack_connection(root: Path) -> str | None:
+def stack_connection(run_dir: Path) -> str | None:
     """The connection string of a running `make run`, from its state file."""
-    state = root / ".run" / STATE_FILE
+    state = run_dir / STATE_FILE
     if not state.exists():
         return None
     try:
@@ -261,7 +271,7 @@ def stack_connection(root: Path) -> str | None:
     return Azurite(Path(), blob, queue, table).connection_string
 
 
-def command_upload(root: Path, file: Path, name: str | None) -> int:
+def command_upload(root: Path, *, run_dir: Path, file: Path, name: str | None) -> int:
     """Upload `file` into the input container of the running (or default) local storage."""
     if not file.is_file():
         raise StackError(f"{file} is not a file; pass a recording: make upload FILE=call.wav")
@@ -269,20 +279,28 @@ def command_upload(root: Path, file: Path, name: str | None) -> int:
         say(f"Note: {file.name} is not .wav/.mp3; the app will report it as unsupported.")
     values = {**file_settings(root), **os.environ}
     connection = (
-        stack_connection(root)
+        stack_connection(run_dir)
         or values.get("AzureWebJobsStorage")
         or ("UseDevelopmentStorage=true")
     )
     container = values.get("INPUT_CONTAINER") or "audio-input"
-    service = BlobServiceClient.from_connection_string(expand_connection_string(connection))
-    with contextlib.suppress(ResourceExistsError):
-        service.create_container(container)
+    service = BlobServiceClient.from_connection_string(
+        expand_connection_string(connection), retry_total=0, connection_timeout=5
+    )
     blob_name = name or file.name
     content_type = mimetypes.guess_type(file.name)[0] or "application/octet-stream"
-    with file.open("rb") as data:
-        service.get_blob_client(container, blob_name).upload_blob(
-            data, overwrite=True, content_settings=ContentSettings(content_type=content_type)
-        )
+    try:
+        with contextlib.suppress(ResourceExistsError):
+            service.create_container(container)
+        with file.open("rb") as data:
+            service.get_blob_client(container, blob_name).upload_blob(
+                data, overwrite=True, content_settings=ContentSettings(content_type=content_type)
+            )
+    except ServiceRequestError as exc:
+        raise StackError(
+            f"cannot reach the blob storage at {service.url}: is `make run` running? "
+            "Start it first (or set AzureWebJobsStorage to your storage)."
+        ) from exc
     say(f"Uploaded {file} to {container}/{blob_name} ({file.stat().st_size} bytes).")
     say(
         f"Outputs will appear in '{values.get('OUTPUT_CONTAINER') or 'transcripts'}' "
@@ -453,18 +471,21 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--root", type=Path, default=PROJECT_ROOT, help="the app's directory")
+    parser.add_argument(
+        "--run-dir", type=Path, default=None, help="data and logs (default: <root>/.run)"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="start everything; Ctrl+C stops it")
     run.add_argument("--port", type=int, default=7071)
     run.add_argument("--engine", choices=ENGINES, default="sphinx", help="Speech engine")
+    run.add_argument(
+        "--free-ports", action="store_true", help="Azurite on free ports, not 10000-10002"
+    )
     demo = sub.add_parser("demo", help="transcribe the sample calls end to end")
     demo.add_argument("--port", type=int, default=0, help="HTTP port of the app (0: free)")
     demo.add_argument("--samples", type=Path, default=None, help="default: <root>/samples")
     demo.add_argument("--timeout", type=float, default=240.0, help="seconds to wait")
     demo.add_argument("--engine", choices=ENGINES, default="sphinx", help="Speech engine")
-    demo.add_argument(
-        "--run-dir", type=Path, default=None, help="scratch directory (default: <root>/.run/demo)"
-    )
     upload = sub.add_parser("upload", help="upload a recording into the input container")
     upload.add_argument("file", type=Path)
     upload.add_argument("--name", default=None, help="blob name (default: the file name)")
@@ -474,33 +495,42 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 @contextlib.contextmanager
 def _interruptible() -> Iterator[None]:
     # SIGTERM unwinds like Ctrl+C, so the ExitStacks stop every child process.
-    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    # SIGINT too: a shell may start us with SIGINT ignored (background jobs).
+    previous = {
+        sig: signal.signal(sig, _raise_interrupt) for sig in (signal.SIGINT, signal.SIGTERM)
+    }
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit code."""
     args = parse_args(argv)
     root = args.root.resolve()
+    run_dir = (args.run_dir or root / ".run").resolve()
     try:
         with _interruptible():
             if args.command == "run":
-                return command_run(root, args.port, args.engine)
+                return command_run(
+                    root,
+                    run_dir=run_dir,
+                    port=args.port,
+                    engine=args.engine,
+                    free_ports=args.free_ports,
+                )
             if args.command == "demo":
-                samples = (args.samples or root / "samples").resolve()
-                run_dir = (args.run_dir or root / ".run" / "demo").resolve()
                 return command_demo(
                     root,
-                    samples_dir=samples,
+                    samples_dir=(args.samples or root / "samples").resolve(),
                     port=args.port,
                     timeout=args.timeout,
                     engine=args.engine,
-                    run_dir=run_dir,
+                    run_dir=run_dir / "demo",
                 )
-            return command_upload(root, args.file, args.name)
+            return command_upload(root, run_dir=run_dir, file=args.file, name=args.name)
     except KeyboardInterrupt:
         say("\nStopped; everything started here has been shut down.")
         return 130

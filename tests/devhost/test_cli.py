@@ -2,43 +2,17 @@
 
 import json
 import os
-import re
 import shutil
 import signal
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import httpx
 import pytest
 
 from devhost.services import PROJECT_ROOT, wait_for
-from tests.devhost.conftest import APPS
-
-
-class Output:
-    """Collects a child's output lines in a thread so the test can wait on them."""
-
-    def __init__(self, process: subprocess.Popen[str]) -> None:
-        self.lines: list[str] = []
-        assert process.stdout is not None
-        self._stream = process.stdout
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        for line in self._stream:
-            self.lines.append(line.rstrip("\n"))
-
-    def find(self, pattern: str) -> re.Match[str] | None:
-        for line in list(self.lines):
-            match = re.search(pattern, line)
-            if match:
-                return match
-        return None
-
-    def text(self) -> str:
-        return "\n".join(self.lines)
+from tests.devhost.conftest import APPS, Output
 
 
 @pytest.fixture

@@ -1,8 +1,11 @@
 """`python -m devhost.stack`: upload, and the demo end to end (scripted Speech engine)."""
 
 import os
+import signal
+import socket
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import psutil
@@ -10,8 +13,8 @@ import pytest
 import soundfile
 from azure.storage.blob import BlobServiceClient
 
-from devhost.services import PROJECT_ROOT
-from tests.devhost.conftest import unique
+from devhost.services import PROJECT_ROOT, wait_for
+from tests.devhost.conftest import Output, unique
 
 pytestmark = pytest.mark.integration
 
@@ -61,7 +64,7 @@ def test_upload_of_a_missing_file_is_a_clear_error(tmp_path):
 
 
 def test_demo_without_samples_says_how_to_make_them(tmp_path):
-    result = run_stack("demo", "--samples", str(tmp_path), "--run-dir", str(tmp_path / "run"))
+    result = run_stack("--run-dir", str(tmp_path / "run"), "demo", "--samples", str(tmp_path))
     assert result.returncode == 2
     assert "make samples" in result.stdout
 
@@ -74,14 +77,15 @@ def test_demo_transcribes_every_sample_and_stops_everything(tmp_path):
     tone_wav(samples / "stereo.wav", 2)
     run_dir = tmp_path / "run"
     env = {k: v for k, v in os.environ.items() if k != "RUNNER"}
+    env["POLL_SCHEDULE"] = "* * * * * *"  # exported: wins over the stack's 5 s default
     result = run_stack(
+        "--run-dir",
+        str(run_dir),
         "demo",
         "--engine",
         "scripted",
         "--samples",
         str(samples),
-        "--run-dir",
-        str(run_dir),
         "--timeout",
         "90",
         env=env,
@@ -102,3 +106,112 @@ def test_demo_transcribes_every_sample_and_stops_everything(tmp_path):
         if str(run_dir) in " ".join(p.info["cmdline"] or [])
     ]
     assert leftovers == []
+
+
+FAKE_FUNC = """#!/bin/sh
+# Stands in for Core Tools: records how it was started, then runs the app with devhost.
+echo "$@" > "$FAKE_FUNC_LOG"
+command -v python >> "$FAKE_FUNC_LOG"
+exec python -m devhost --port "$3"
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.mark.slow
+def test_run_with_runner_func_upload_and_ctrl_c_stops_everything(tmp_path):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    func = bin_dir / "func"
+    func.write_text(FAKE_FUNC)
+    func.chmod(0o755)
+    run_dir = tmp_path / "run"
+    port = free_port()
+    tag = unique("run")
+    env = {
+        **os.environ,
+        "RUNNER": "func",
+        "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+        "FAKE_FUNC_LOG": str(tmp_path / "func.log"),
+        "INPUT_CONTAINER": f"{tag}-in",
+        "OUTPUT_CONTAINER": f"{tag}-out",
+        "ERROR_CONTAINER": f"{tag}-err",
+        "PYTHONUNBUFFERED": "1",
+        "POLL_SCHEDULE": "* * * * * *",
+    }
+    argv = [
+        sys.executable,
+        "-m",
+        "devhost.stack",
+        "--run-dir",
+        str(run_dir),
+        "run",
+        "--engine",
+        "scripted",
+        "--free-ports",
+        "--port",
+        str(port),
+    ]
+    process = subprocess.Popen(
+        argv, cwd=PROJECT_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    output = Output(process)
+    try:
+        wait_for(
+            lambda: output.find("Press Ctrl\\+C to stop everything"),
+            timeout=60,
+            what=f"the stack to start:\n{output.text()}",
+        )
+        assert output.find("Starting the app with func start")
+        assert output.find("make upload FILE=")
+        conn = output.find(r"^CONN \(Azurite's public development account\): (\S+)")
+        assert conn is not None
+        recording = tmp_path / "call.wav"
+        tone_wav(recording, 2)
+        upload = run_stack("--run-dir", str(run_dir), "upload", str(recording), env=env)
+        assert upload.returncode == 0, upload.stdout + upload.stderr + output.text()
+        outputs = BlobServiceClient.from_connection_string(conn.group(1)).get_container_client(
+            f"{tag}-out"
+        )
+        wait_for(
+            lambda: outputs.get_blob_client("call.wav/transcript.txt").exists(),
+            timeout=60,
+            interval=0.5,
+            what="the transcript",
+        )
+        recorded = (tmp_path / "func.log").read_text().splitlines()
+        assert recorded[0] == f"start --port {port}"
+        assert recorded[1] == str(Path(sys.executable).parent / "python")
+        process.send_signal(signal.SIGINT)
+        assert process.wait(30) == 130
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(10)
+    assert output.find("everything started here has been shut down")
+    assert not (run_dir / "stack.json").exists()
+    leftovers = [
+        p.info["pid"]
+        for p in psutil.process_iter(["pid", "cmdline"])
+        if str(run_dir) in " ".join(p.info["cmdline"] or [])
+        or f"--port {port}" in " ".join(p.info["cmdline"] or [])
+    ]
+    assert leftovers == []
+
+
+def test_upload_without_reachable_storage_fails_fast_and_clearly(tmp_path):
+    recording = tmp_path / "call.wav"
+    tone_wav(recording, 1)
+    port = free_port()  # nothing listens there
+    conn = (
+        "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=a2V5;"
+        f"BlobEndpoint=http://127.0.0.1:{port}/devstoreaccount1;"
+    )
+    env = {**os.environ, "AzureWebJobsStorage": conn}
+    result = run_stack("--root", str(tmp_path), "upload", str(recording), env=env, timeout=60)
+    assert result.returncode == 2
+    assert "is `make run` running?" in result.stdout
