@@ -67,6 +67,7 @@ _MAX_CHUNK_S = 30.0
 # extractor log(0) energies and makes the decoder insert and drop words. Seeded, so the
 # same audio always gives the same result.
 _DITHER_LSB = 2.0
+_PAD_S = 0.1  # silence added around each chunk before decoding (see decode_chunk)
 _DITHER_SEED = 0
 
 _ALTERNATE_SUFFIX = re.compile(r"\(\d+\)$")  # "read(2)": second pronunciation of "read"
@@ -253,11 +254,28 @@ def resample(samples: FloatArray, source_rate: int, target_rate: int) -> FloatAr
     ratio = target_rate / source_rate
     if ratio < 1:
         samples = _lowpass(samples, 0.45 * ratio)
-    count = round(samples.shape[0] * ratio)
-    positions = np.arange(count, dtype=np.float64) / ratio
-    out = np.interp(positions, np.arange(samples.shape[0]), samples).astype(np.float32)
+    out = _interpolate(samples, ratio)
     if ratio > 1:
         out = _lowpass(out, 0.45 / ratio)
+    return out
+
+
+def _interpolate(samples: FloatArray, ratio: float) -> FloatArray:
+    """Linear interpolation onto a grid `ratio` times as dense, in blocks to bound memory.
+
+    Done by hand rather than with np.interp, which binary-searches every output position
+    and takes seconds on a 10-minute channel.
+    """
+    count = round(samples.shape[0] * ratio)
+    out = np.empty(count, dtype=np.float32)
+    padded = np.append(samples, samples[-1:])  # the last position may need samples[n]
+    last = samples.shape[0] - 1
+    block = 1 << 20
+    for first in range(0, count, block):
+        positions = np.arange(first, min(first + block, count), dtype=np.float64) / ratio
+        index = np.minimum(positions.astype(np.int64), last)
+        fraction = (positions - index).astype(np.float32)
+        out[first : first + block] = padded[index] + fraction * (padded[index + 1] - padded[index])
     return out
 
 
@@ -270,7 +288,17 @@ def _lowpass(samples: FloatArray, cutoff: float, taps: int = 63) -> FloatArray:
 
 
 def speech_chunks(pcm: PcmArray) -> Iterator[tuple[float, bytes]]:
-    """Split 16 kHz PCM into speech chunks with pocketsphinx's VAD: (start in s, bytes).
+    """Speech chunks of 16 kHz PCM, for decoding one by one: (start in s, PCM bytes).
+
+    (Widening the VAD's spans with some of the surrounding audio was tried: it did not
+    improve accuracy.)
+    """
+    for start, end in speech_spans(pcm):
+        yield from _split_long(start, pcm[start:end])
+
+
+def speech_spans(pcm: PcmArray) -> list[tuple[int, int]]:
+    """Sample ranges [start, end) of speech in 16 kHz PCM, by pocketsphinx's VAD endpointer.
 
     pocketsphinx's own `Segmenter` drops speech still running at the end of the stream
     when its length is a whole number of frames, hence this loop over `Endpointer`.
@@ -278,8 +306,8 @@ def speech_chunks(pcm: PcmArray) -> Iterator[tuple[float, bytes]]:
     endpointer = Endpointer(window=_VAD_WINDOW_S, ratio=_VAD_RATIO, sample_rate=DECODER_RATE)
     frame_bytes = endpointer.frame_bytes
     data = pcm.tobytes()
-    pending: list[bytes] = []
-    start_s = 0.0
+    spans: list[tuple[int, int]] = []
+    start: int | None = None
     for offset in range(0, len(data), frame_bytes):
         frame = data[offset : offset + frame_bytes]
         last = offset + frame_bytes >= len(data)
@@ -291,31 +319,29 @@ def speech_chunks(pcm: PcmArray) -> Iterator[tuple[float, bytes]]:
             speech = endpointer.process(frame)
         if speech is None:
             continue
-        if not pending:
-            start_s = float(endpointer.speech_start)
-        pending.append(speech)
+        if start is None:
+            start = round(endpointer.speech_start * DECODER_RATE)
         if not endpointer.in_speech or last:
-            yield from _split_long(start_s, b"".join(pending))
-            pending = []
-    if pending:
-        yield from _split_long(start_s, b"".join(pending))
+            end = min(round(endpointer.speech_end * DECODER_RATE), pcm.shape[0])
+            spans.append((start, max(end, start)))
+            start = None
+    return [(a, b) for a, b in spans if b > a]
 
 
-def _split_long(start_s: float, chunk: bytes) -> Iterator[tuple[float, bytes]]:
+def _split_long(first: int, chunk: PcmArray) -> Iterator[tuple[float, bytes]]:
     """Cut a chunk longer than _MAX_CHUNK_S at the quietest 10 ms in its second half."""
-    max_bytes = int(_MAX_CHUNK_S * DECODER_RATE) * 2
-    while len(chunk) > max_bytes:
-        window = np.frombuffer(chunk[:max_bytes], dtype=np.int16).astype(np.float32)
-        frame = DECODER_RATE // 100
-        frames = window[: window.shape[0] // frame * frame].reshape(-1, frame)
+    limit = round(_MAX_CHUNK_S * DECODER_RATE)
+    frame = DECODER_RATE // 100
+    while chunk.shape[0] > limit:
+        frames = chunk[:limit].astype(np.float32).reshape(-1, frame)
         energy = (frames**2).mean(axis=1)
         half = energy.shape[0] // 2
-        cut = (half + int(np.argmin(energy[half:]))) * frame * 2
-        yield start_s, chunk[:cut]
-        start_s += cut / 2 / DECODER_RATE
+        cut = (half + int(np.argmin(energy[half:]))) * frame
+        yield first / DECODER_RATE, chunk[:cut].tobytes()
+        first += cut
         chunk = chunk[cut:]
-    if chunk:
-        yield start_s, chunk
+    if chunk.shape[0]:
+        yield first / DECODER_RATE, chunk.tobytes()
 
 
 # -- decoding ----------------------------------------------------------------------------
@@ -323,24 +349,45 @@ def _split_long(start_s: float, chunk: bytes) -> Iterator[tuple[float, bytes]]:
 
 def decode_chunk(decoder: Decoder, chunk: bytes, start_s: float, frate: int) -> list[Word]:
     """Decode one speech chunk as a whole utterance; its words, times offset by `start_s`."""
+    # Fresh feature state (noise estimate, cepstral mean) for every chunk: otherwise the
+    # result would depend on what the decoder heard before, i.e. on which pooled decoder
+    # a call happens to get. It costs microseconds.
+    decoder.reinit_feat()
     decoder.start_utt()
-    decoder.process_raw(chunk, full_utt=True)
+    # The acoustic model expects an utterance to begin and end in silence; VAD chunks (and
+    # recordings) can start right on the first word, which then comes out wrong.
+    padding = _silence_padding()
+    decoder.process_raw(padding + chunk + padding, full_utt=True)
     decoder.end_utt()
+    offset_s = start_s - _PAD_S
+    end_s = start_s + len(chunk) / 2 / DECODER_RATE
     words = []
     for seg in decoder.seg():
         text = lexical_word(seg.word)
         if text is None:
             continue
+        # end_frame is inclusive; clamp so that nothing lands in the artificial padding.
+        word_start = min(max(offset_s + seg.start_frame / frate, start_s), end_s)
+        word_end = min(max(offset_s + (seg.end_frame + 1) / frate, start_s), end_s)
+        if word_end <= word_start:
+            continue
         words.append(
             Word(
                 text=text,
-                start_s=round(start_s + seg.start_frame / frate, 3),
-                # end_frame is inclusive
-                end_s=round(start_s + (seg.end_frame + 1) / frate, 3),
+                start_s=round(word_start, 3),
+                end_s=round(word_end, 3),
                 confidence=confidence(seg.prob),
             )
         )
     return words
+
+
+@cache
+def _silence_padding() -> bytes:
+    """_PAD_S of dithered silence, as decoder PCM."""
+    return to_decoder_pcm(
+        np.zeros(round(_PAD_S * DECODER_RATE), np.float32), DECODER_RATE
+    ).tobytes()
 
 
 def lexical_word(token: str) -> str | None:
@@ -368,7 +415,8 @@ def group_phrases(words: Sequence[Word], gap_s: float) -> list[Phrase]:
     phrases: list[Phrase] = []
     current: list[Word] = []
     for word in words:
-        if current and word.start_s - current[-1].end_s >= gap_s:
+        # Rounded: times are in milliseconds, and 1.4 - 0.9 must count as a 0.5 s pause.
+        if current and round(word.start_s - current[-1].end_s, 3) >= gap_s:
             phrases.append(_phrase(current))
             current = []
         current.append(word)
