@@ -67,9 +67,7 @@ def flaky_emulator() -> Iterator[InProcess]:
         thread.join(10)
 
 
-def test_engine_error_fails_that_input_only(
-    flaky_emulator: InProcess, azurite: Azurite
-) -> None:
+def test_engine_error_fails_that_input_only(flaky_emulator: InProcess, azurite: Azurite) -> None:
     short = upload(azurite, encode([bursts([(0.1, 0.5)], 1.0)]))
     long = upload(azurite, encode([bursts([(0.1, 0.5)], 3.0)]))
     with client(flaky_emulator) as api:
