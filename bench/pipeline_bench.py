@@ -176,6 +176,11 @@ def run_mode(config: BenchConfig, mode: str, run_dir: Path) -> dict[str, Any]:
         peak = rss.overall_mb
     counts = stack.storage_counts()
     log_lines = stack.app_log.read_text(encoding="utf-8", errors="replace").splitlines()
+    # Kept for profiling: per-job timelines and counters, beside the app's log.
+    (run_dir / "emulator-stats.json").write_text(json.dumps(after), encoding="utf-8")
+    (run_dir / "uploads.json").write_text(
+        json.dumps({u.name: u.key for u in uploads}), encoding="utf-8"
+    )
     return build_result(
         mode=mode,
         config=config,
@@ -238,6 +243,7 @@ def build_result(
         "overhead_samples": len(overheads),
         "speech_requests_per_file": {
             "total": round(sum(speech.values()) / max(files, 1), 3),
+            "throttled_429": round(statuses.get("429", 0) / max(files, 1), 3),
             "by_route": metrics.per_file(speech, files),
             "by_status": statuses,
         },

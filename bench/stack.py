@@ -35,7 +35,6 @@ from devhost.services import (
 )
 from devhost.stack import prepare_storage
 
-API_VERSION = "2024-11-15"
 # Settings the app reads; the bench sets them all so nothing leaks in from the caller's shell.
 _APP_SETTING_PREFIXES = ("SPEECH_", "POLL_", "WEBHOOK_", "AzureWebJobs")
 
@@ -224,42 +223,51 @@ def running_stack(run_dir: Path, options: StackOptions) -> Iterator[Stack]:
         )
 
 
-def register_webhook(stack: Stack, path: str, timeout: float = 20.0) -> str:
-    """Register a web hook for transcription completion pointing at the app; wait for the
-    challenge. Raises BenchError("web hook function not found ...") when the app does not
-    answer it. Returns the hook's id."""
+def register_webhook(stack: Stack, path: str, timeout: float = 20.0) -> None:
+    """Register the app's web hook with the documented command (`python -m
+    shared.webhook_admin register`), which waits for the service's challenge.
+
+    Raises BenchError("web hook function not found ...") when the app does not answer it.
+    """
     url = f"{stack.app_url}{path}"
-    with httpx.Client(
-        base_url=f"{stack.emulator.endpoint}/speechtotext",
-        headers={"Ocp-Apim-Subscription-Key": stack.emulator.key},
-        params={"api-version": API_VERSION},
-        timeout=30.0,
-    ) as api:
-        response = api.post(
-            "/webhooks",
-            json={
-                "displayName": "bench",
-                "webUrl": url,
-                "events": {"transcriptionCompletion": True},
-                "properties": {"secret": stack.webhook_secret},
-            },
-        )
-        if response.status_code != 201:
-            raise BenchError(
-                f"registering the web hook failed: HTTP {response.status_code} {response.text}"
-            )
-        hook_id = str(response.json()["self"]).rstrip("/").rsplit("/", 1)[-1]
-
-        def settled() -> dict[str, Any] | None:
-            entity: dict[str, Any] = api.get(f"/webhooks/{hook_id}").json()
-            return entity if entity.get("status") != "NotStarted" else None
-
-        entity = wait_for(settled, timeout=timeout, interval=0.2, what="the web hook challenge")
-    if entity.get("status") != "Succeeded":
-        detail = entity.get("properties", {}).get("error") or entity
+    env = child_env(stack.settings, stack.counts_file)  # SPEECH_*, WEBHOOK_SECRET
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "shared.webhook_admin",
+            "register",
+            "--url",
+            url,
+            "--secret-from-env",
+            "WEBHOOK_SECRET",
+            "--wait",
+            f"{timeout:g}",
+        ],
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout + 30,
+        check=False,
+    )
+    status = _hook_status(proc.stdout)
+    if proc.returncode != 0 or status != "Succeeded":
         raise BenchError(
             f"web hook function not found: the app did not answer the registration challenge "
-            f"at {url} ({detail}). The app needs an HTTP function on that route that echoes "
-            "`validationToken` (see shared/webhook*.py, wired in function_app.py)."
+            f"at {url} (exit {proc.returncode}, status {status or 'unknown'}: "
+            f"{proc.stderr.strip()[-600:]}). The app needs an HTTP function on that route "
+            "that echoes `validationToken` (shared/webhook*.py, wired in function_app.py)."
         )
-    return hook_id
+
+
+def _hook_status(output: str) -> str | None:
+    """The `status` of the hook entity that `webhook_admin register` prints last (JSON)."""
+    start = output.find("{")
+    if start < 0:
+        return None
+    try:
+        entity = json.loads(output[start:])
+    except json.JSONDecodeError:
+        return None
+    return entity.get("status") if isinstance(entity, dict) else None
