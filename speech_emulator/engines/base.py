@@ -18,7 +18,7 @@ import numpy.typing as npt
 
 @dataclass(frozen=True)
 class CustomModel:
-    """A custom model served by the emulator, built from a phrase list (`--custom-model NAME=FILE`)."""
+    """A custom model built from a phrase list (`--custom-model NAME=FILE`)."""
 
     id: str  # UUID, the last segment of the model's `self` URL
     name: str  # the model's displayName
