@@ -105,16 +105,20 @@ class _Context(func_abc.Context):
 
 
 def fill_expression(template: str, metadata: Mapping[str, str], *, function: str) -> str:
-    """Replace `{name}`-style binding expressions with trigger metadata values."""
+    """Replace `{name}`-style binding expressions with trigger metadata values.
+
+    Names are case-insensitive, as in the host (`{queueTrigger}` is `QueueTrigger`).
+    """
+    folded = {k.lower(): v for k, v in metadata.items()}
 
     def substitute(match: re.Match[str]) -> str:
         key = match.group(1)
-        if key not in metadata:
+        if key.lower() not in folded:
             raise BindingConfigError(
                 f"Function '{function}': binding expression {{{key}}} in {template!r} has no "
                 f"value; the trigger provides {sorted(metadata)}."
             )
-        return metadata[key]
+        return folded[key.lower()]
 
     return _EXPRESSION.sub(substitute, template)
 
@@ -229,7 +233,11 @@ class Invoker:
         else:
             result = function(**kwargs)
         for param, out in outs.items():
-            if out.was_set:
+            if not out.was_set:
+                continue
+            if by_name[param]["type"] == "http":
+                result = out.get()  # an HTTP response set through func.Out[HttpResponse]
+            else:
                 self._deliver(by_name[param], out.get(), metadata)
         returned = by_name.get("$return")
         if returned is not None and returned["type"] != "http" and result is not None:

@@ -1,6 +1,5 @@
 """HTTP triggers served over real HTTP on 127.0.0.1."""
 
-import json
 import logging
 
 import httpx
@@ -75,5 +74,7 @@ def test_route_templates(route, paths):
     assert starlette_paths(route) == paths
 
 
-def test_json_module_used():
-    assert json.loads("{}") == {}
+def test_response_set_through_an_out_parameter(http_host):
+    response = httpx.get(f"http://127.0.0.1:{http_host.http_port}/api/out")
+    assert response.status_code == 202
+    assert response.text == "set through Out"

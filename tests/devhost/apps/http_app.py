@@ -28,3 +28,9 @@ def hello(req: func.HttpRequest) -> func.HttpResponse:
 @app.route(route="boom", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
 def boom(req: func.HttpRequest) -> func.HttpResponse:
     raise RuntimeError("boom")
+
+
+@app.route(route="out", methods=["GET"])
+@app.generic_output_binding(arg_name="res", type="http")
+def via_out(req: func.HttpRequest, res: func.Out[func.HttpResponse]) -> None:
+    res.set(func.HttpResponse("set through Out", status_code=202))
