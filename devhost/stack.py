@@ -415,7 +415,9 @@ def command_demo(
             default_ports=False,
             engine=engine,
         )
-        env = child_environment(os.environ, owned_settings(services))
+        # A quicker poll for the one-shot demo (an exported POLL_SCHEDULE still wins).
+        demo_environ = {"POLL_SCHEDULE": "*/2 * * * * *", **os.environ}
+        env = child_environment(demo_environ, owned_settings(services))
         settings = effective_settings(file_settings(root), env)
         prepare_storage(settings)
         runner = choose_runner(os.environ.get("RUNNER", "auto"), find_func())
