@@ -231,6 +231,16 @@ class DevHost:
         for queue in self.queues.values():
             self._spawn(f"poll-{queue.name}", self._queue_loop, queue)
         for timer in self.timers.values():
+            upcoming = [timer.next_due]
+            for _ in range(2):
+                upcoming.append(timer.schedule.next_after(upcoming[-1]))
+            log.info(
+                "The next %d occurrences of the '%s' schedule (Cron: '%s') will be: %s (UTC)",
+                len(upcoming),
+                timer.name,
+                timer.schedule.expression,
+                ", ".join(moment.strftime("%Y-%m-%d %H:%M:%S") for moment in upcoming),
+            )
             self._spawn(f"timer-{timer.name}", timer.run, self._stop)
         log.info("%s", self.banner())
         log.info("Host started (devhost, host id %s).", self.host_id)

@@ -1,5 +1,6 @@
 """Timer trigger: schedule from settings, past_due, one run at a time."""
 
+import logging
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -92,11 +93,16 @@ def test_missing_schedule_setting_is_reported(monkeypatch, make_host):
         make_host(app)
 
 
-def test_run_on_startup_fires_once_at_start(timer_app, make_host):
+def test_run_on_startup_fires_once_at_start(timer_app, make_host, caplog):
     host = make_host(timer_app)
     assert host.timers["on_startup"].run_on_startup is True
     assert host.timers["tick"].run_on_startup is False
-    host.start()
+    with caplog.at_level(logging.INFO, logger="devhost"):
+        host.start()
+    assert any(
+        m.startswith("The next 3 occurrences of the 'tick' schedule (Cron: '*/10 * * * * *')")
+        for m in caplog.messages
+    )
     wait_for(lambda: timer_app.startup_calls, timeout=5, what="the startup run")
     host.stop()
     assert timer_app.startup_calls == [False]
