@@ -21,7 +21,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
 
-from azure.core.exceptions import ResourceExistsError
+from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from azure.storage.blob import BlobProperties, BlobServiceClient
 from azure.storage.queue import QueueServiceClient
 
@@ -175,12 +175,13 @@ class BlobTriggerListener:
         """List the container once and start an invocation for each unprocessed blob version."""
         self._prepare()
         container = self._service.get_container_client(self.path.container)
-        if not container.exists():
-            log.debug("Container %s does not exist yet (function %s)", container, self.name)
-            return []
         receipts = self._load_receipts()
+        try:
+            blobs = list(container.list_blobs(name_starts_with=self.path.prefix or None))
+        except ResourceNotFoundError:  # the container does not exist (yet): nothing to do
+            return []
         started: list[Future[Outcome]] = []
-        for blob in container.list_blobs(name_starts_with=self.path.prefix or None):
+        for blob in blobs:
             values = self.path.match(blob.name)
             if values is None:
                 continue

@@ -163,3 +163,8 @@ def test_background_host_picks_up_new_blobs(blob_app, container, make_host):
     container.upload_blob("live.wav", b"live")
     wait_for(lambda: client_calls(blob_app), timeout=10, what="the blob trigger")
     assert client_calls(blob_app)[0]["name"] == "live.wav"
+
+
+def test_missing_container_is_scanned_as_empty(blob_app, make_host):
+    host = make_host(blob_app)  # DEVHOST_TEST_CONTAINER was never created
+    assert host.scan_blobs("on_blob_client") == []
