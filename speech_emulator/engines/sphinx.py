@@ -14,17 +14,22 @@ the pocketsphinx wheel. A custom model (`CustomModel`, built from a phrase list)
 emulated by a small n-gram language model made from its phrases, with a dictionary
 restricted to their words: that is what makes recognition of the phrases near-exact.
 
-A pocketsphinx `Decoder` is not thread-safe and takes a moment to build, so decoders are
-kept in a pool per model: a call borrows an idle decoder (or builds one) and returns it.
+Decoding runs in a few worker processes (pocketsphinx holds the GIL while decoding), each
+keeping its decoders per model between calls.
 """
 
 from __future__ import annotations
 
 import logging
+import multiprocessing
+import os
 import re
 import tempfile
 import threading
+import time
 from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
@@ -72,6 +77,7 @@ _DITHER_SEED = 0
 
 _ALTERNATE_SUFFIX = re.compile(r"\(\d+\)$")  # "read(2)": second pronunciation of "read"
 _WORD_CHARS = re.compile(r"[^\w']+")  # what separates words in phrase text
+_PARENT_POLL_S = 0.5  # how often a worker process checks that the emulator still runs
 _BASE_KEY = "\0base"  # pool key of the base model (never a model id)
 
 PcmArray = npt.NDArray[np.int16]
@@ -88,40 +94,106 @@ class SphinxEngine:
         custom_models: Mapping[str, CustomModel],
         *,
         phrase_gap_s: float = DEFAULT_PHRASE_GAP_S,
+        processes: int | None = None,
     ) -> None:
-        """Check the custom models' phrases now (decoders are built on first use).
+        """Check the custom models' phrases now (decoders and processes start on first use).
+
+        `processes`: how many worker processes decode (default: one per CPU, at most 4);
+        0 decodes in the calling thread. Worker processes matter because pocketsphinx holds
+        the GIL while it decodes: in-thread, decoding would stall every other thread of the
+        emulator (its HTTP server included) and never use more than one core.
 
         Raises ValueError when a custom model has no phrase with a word the pronunciation
         dictionary knows: such a model could never recognise anything.
         """
-        self._custom_models = dict(custom_models)
-        self._phrase_gap_s = phrase_gap_s
-        self._pools: dict[str, list[Decoder]] = {}
-        self._lock = threading.Lock()
-        for model in self._custom_models.values():
+        for model in custom_models.values():
             custom_vocabulary(model)  # raises on an unusable phrase list
+        self._phrase_gap_s = phrase_gap_s
+        self._processes = min(os.cpu_count() or 1, 4) if processes is None else processes
+        if self._processes < 0:
+            raise ValueError(f"processes must be 0 or more, got {self._processes}")
+        self._decoders = DecoderPool()  # used when processes == 0
+        self._executor: ProcessPoolExecutor | None = None
+        self._lock = threading.Lock()
 
     def recognize(self, request: RecognitionRequest) -> list[Phrase]:
         """Recognise one channel; return its phrases in time order ([] for silence).
 
         The locale is not checked: there is only a US-English acoustic model.
         """
-        pcm = to_decoder_pcm(request.samples, request.sample_rate)
+        args = (request.samples, request.sample_rate, request.model, self._phrase_gap_s)
+        if self._processes == 0:
+            return self._decoders.recognize(*args)
+        executor = self._executor_started()
+        try:
+            return executor.submit(_recognize_in_worker, *args).result()
+        except BrokenProcessPool as exc:
+            # A worker died (killed, out of memory, a crash in pocketsphinx): start afresh
+            # for the next call and fail only this one.
+            with self._lock:
+                if self._executor is executor:
+                    self._executor = None
+            raise RuntimeError(f"a pocketsphinx worker process died: {exc}") from exc
+
+    def warm_up(self, model: CustomModel | None = None) -> None:
+        """Start the workers and build a decoder for `model` (None = base) before any job."""
+        silence = np.zeros(DECODER_RATE // 10, dtype=np.float32)
+        self.recognize(
+            RecognitionRequest(
+                samples=silence, sample_rate=DECODER_RATE, channel=0, locale="en-US", model=model
+            )
+        )
+
+    def close(self) -> None:
+        """Stop the worker processes (they also stop when the process exits)."""
+        with self._lock:
+            executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(wait=True, cancel_futures=True)
+
+    def _executor_started(self) -> ProcessPoolExecutor:
+        with self._lock:
+            if self._executor is None:
+                # spawn, not fork: the emulator has threads, and forking a threaded
+                # process can deadlock the child.
+                self._executor = ProcessPoolExecutor(
+                    max_workers=self._processes,
+                    mp_context=multiprocessing.get_context("spawn"),
+                    initializer=_watch_parent,
+                    initargs=(os.getpid(),),
+                )
+            return self._executor
+
+
+class DecoderPool:
+    """Decoders per model, lent to one caller at a time; recognition on the calling thread.
+
+    A pocketsphinx `Decoder` is not thread-safe and takes a moment to build: a call borrows
+    an idle decoder for its model (or builds one) and gives it back when done.
+    """
+
+    def __init__(self) -> None:
+        self._pools: dict[str, list[Decoder]] = {}
+        self._lock = threading.Lock()
+
+    def recognize(
+        self,
+        samples: FloatArray,
+        sample_rate: int,
+        model: CustomModel | None,
+        phrase_gap_s: float,
+    ) -> list[Phrase]:
+        """The phrases of one channel of audio (any rate), with `model` (None = base)."""
+        pcm = to_decoder_pcm(samples, sample_rate)
         words: list[Word] = []
-        with self._decoder(request.model) as decoder:
+        with self._decoder(model) as decoder:
             frate = int(decoder.config["frate"])
             for start_s, chunk in speech_chunks(pcm):
                 words.extend(decode_chunk(decoder, chunk, start_s, frate))
-        return group_phrases(words, self._phrase_gap_s)
-
-    def warm_up(self, model: CustomModel | None = None) -> None:
-        """Build one decoder for `model` (None = the base model) ahead of the first job."""
-        with self._decoder(model):
-            pass
+        return group_phrases(words, phrase_gap_s)
 
     @contextmanager
     def _decoder(self, model: CustomModel | None) -> Iterator[Decoder]:
-        """Lend an idle decoder for `model` from the pool, building one if none is idle."""
         key = _BASE_KEY if model is None else model.id
         with self._lock:
             pool = self._pools.setdefault(key, [])
@@ -130,10 +202,34 @@ class SphinxEngine:
             # Built outside the lock: it takes a while, and other calls must not wait.
             decoder = build_decoder(model)
         yield decoder
-        # Only returned after a clean decode: one that failed half-way may have left an
+        # Only given back after a clean decode: one that failed half-way may have left an
         # utterance open, so that decoder is dropped.
         with self._lock:
             pool.append(decoder)
+
+
+_WORKER_DECODERS = DecoderPool()  # in a worker process: its decoders, kept between calls
+
+
+def _watch_parent(parent_pid: int) -> None:
+    """In a worker process: exit when the emulator is gone.
+
+    An idle worker would otherwise outlive an emulator that was killed (SIGKILL, or SIGTERM
+    without a handler), since nothing closes the queue it waits on.
+    """
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(_PARENT_POLL_S)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="watch-parent", daemon=True).start()
+
+
+def _recognize_in_worker(
+    samples: FloatArray, sample_rate: int, model: CustomModel | None, phrase_gap_s: float
+) -> list[Phrase]:
+    return _WORKER_DECODERS.recognize(samples, sample_rate, model, phrase_gap_s)
 
 
 # -- models ------------------------------------------------------------------------------

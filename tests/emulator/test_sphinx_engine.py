@@ -10,8 +10,11 @@ import difflib
 import itertools
 import json
 import logging
+import os
 import shutil
 import subprocess
+import sys
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import cache
@@ -19,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import psutil
 import pytest
 import soundfile as sf
 
@@ -77,7 +81,8 @@ def model() -> CustomModel:
 
 @pytest.fixture(scope="module")
 def engine(model: CustomModel) -> SphinxEngine:
-    return SphinxEngine({model.id: model})
+    """In-thread decoding: no worker processes to start (the process pool has its own test)."""
+    return SphinxEngine({model.id: model}, processes=0)
 
 
 @pytest.fixture(scope="module")
@@ -183,6 +188,7 @@ def test_other_sample_rates_give_the_same_words(
 def test_concurrent_calls_give_the_same_result_as_sequential(
     engine: SphinxEngine, model: CustomModel, recognized: Recognize
 ) -> None:
+    """Several threads at once each get their own decoder; results are history-independent."""
     jobs = [("call_stereo.mp3", 0), ("call_stereo.mp3", 1), ("call_mono.wav", 0)]
 
     def run(job: tuple[str, int]) -> list[Phrase]:
@@ -192,6 +198,80 @@ def test_concurrent_calls_give_the_same_result_as_sequential(
     with ThreadPoolExecutor(max_workers=3) as pool:
         results = list(pool.map(run, jobs))
     assert results == [recognized(*job) for job in jobs]
+
+
+def test_worker_processes_give_the_same_results_and_stop_on_close(
+    model: CustomModel, recognized: Recognize
+) -> None:
+    """pocketsphinx holds the GIL while decoding, so by default the engine decodes in
+    worker processes: same results as in-thread, and no process left after close()."""
+
+    def workers_now() -> set[int]:  # spawned workers; not multiprocessing's resource tracker
+        pids = set()
+        for child in psutil.Process().children(recursive=True):
+            try:
+                if "spawn_main" in " ".join(child.cmdline()):
+                    pids.add(child.pid)
+            except psutil.Error:  # exited meanwhile
+                continue
+        return pids
+
+    before = workers_now()
+    engine = SphinxEngine({model.id: model}, processes=2)
+    jobs = [("call_stereo.wav", 0), ("call_stereo.wav", 1), ("call_mono.wav", 0)]
+    try:
+        with ThreadPoolExecutor(max_workers=3) as pool:
+            results = list(
+                pool.map(lambda job: engine.recognize(request(*read_channel(*job), model)), jobs)
+            )
+        workers = workers_now() - before
+        assert 1 <= len(workers) <= 2
+        assert results == [recognized(*job) for job in jobs]
+    finally:
+        engine.close()
+    assert not workers & workers_now()
+
+
+KILLED_PARENT = """
+import os, sys, psutil
+from speech_emulator.engines.sphinx import SphinxEngine
+if __name__ == "__main__":
+    engine = SphinxEngine({}, processes=1)
+    engine.warm_up()
+    print(" ".join(str(c.pid) for c in psutil.Process().children(recursive=True)), flush=True)
+    sys.stdin.read()  # until the test kills us
+"""
+
+
+def test_worker_processes_exit_when_the_emulator_is_killed(tmp_path: Path) -> None:
+    script = tmp_path / "parent.py"
+    script.write_text(KILLED_PARENT)
+    parent = subprocess.Popen(
+        [sys.executable, str(script)],
+        cwd=SAMPLES.parent,
+        env={**os.environ, "PYTHONPATH": str(SAMPLES.parent)},
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert parent.stdout is not None
+        children = [int(pid) for pid in parent.stdout.readline().split()]
+        assert children  # the worker (and multiprocessing's resource tracker)
+    finally:
+        parent.kill()  # SIGKILL: no chance to shut the pool down
+        parent.wait()
+    deadline = time.monotonic() + 15
+    while any(psutil.pid_exists(pid) and _alive(pid) for pid in children):
+        assert time.monotonic() < deadline, "worker processes outlived the killed parent"
+        time.sleep(0.1)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
 
 
 def test_a_long_recording_is_decoded_in_chunks(engine: SphinxEngine, model: CustomModel) -> None:
