@@ -127,7 +127,14 @@ def test_transient_service_failure_is_resubmitted_then_reported(
     report = pipeline.error_report(f"{name}.json")
     assert report["serviceErrorCode"] == "InternalServerError"
     assert "3 attempts" in report["message"]
-    assert pipeline.stats()["transcriptions"]["liveByStatus"].get("Failed", 0) == 0
+    # Every attempt's server-side transcription was deleted.
+    attempts = [
+        job_id
+        for job_id, timeline in pipeline.stats()["jobs"].items()
+        if timeline["displayName"] == row["RowKey"]
+    ]
+    assert len(attempts) == 3
+    assert {pipeline.transcription_status(job_id) for job_id in attempts} == {404}
 
 
 def test_transient_failure_then_success(pipeline: Pipeline, clock: Clock, faults: Any) -> None:
