@@ -15,6 +15,8 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any, Final
 
+from azure.core.exceptions import ResourceNotFoundError
+
 from shared import jobs
 from shared.errors import JobConflictError, SpeechNotFoundError
 from shared.jobs import JobRecord, JobState
@@ -23,7 +25,7 @@ from shared.output_names import output_name
 from shared.poll import mark_finished
 from shared.runtime import Runtime
 from shared.service_failures import INPUT_ACCESS_CODES, is_transient_failure
-from shared.storage import exists, upload
+from shared.storage import exists, storage_errors, upload
 from shared.submit import defer_delay
 from shared.transcripts import TranscriptMetadata, render_products
 
@@ -83,6 +85,8 @@ def complete_job(rt: Runtime, record: JobRecord) -> JobRecord:
     if record.state in (JobState.SUBMITTED, JobState.RUNNING):
         # A push notification (web hook) may arrive before the poller saw the end.
         record = _finish_from_service(rt, record)
+    if record.state is JobState.COMPLETING and _superseded(rt, record):
+        return _drop_superseded(rt, record)
     if record.state is not JobState.COMPLETING:
         log.info(
             "%s: not finished on the service (%s); nothing to complete",
@@ -93,6 +97,37 @@ def complete_job(rt: Runtime, record: JobRecord) -> JobRecord:
     if record.service_status == "Succeeded":
         return _complete_success(rt, record)
     return _complete_failure(rt, record)
+
+
+def _superseded(rt: Runtime, record: JobRecord) -> bool:
+    """True when the input now holds a newer upload: that version's job owns the outputs."""
+    blob = rt.storage.blob_client(record.container, record.blob_name)
+    try:
+        with storage_errors("read input properties"):
+            etag = str(blob.get_blob_properties().etag)
+    except ResourceNotFoundError:
+        return False  # deleted, not replaced: this version's result is still its only one
+    return etag != record.blob_etag
+
+
+def _drop_superseded(rt: Runtime, record: JobRecord) -> JobRecord:
+    """Write nothing for an overwritten version (no outputs, no report), clean up, end it."""
+    log.info(
+        "%s: the recording was overwritten while this version was transcribed; "
+        "the newer version's job writes the outputs",
+        jobs.describe(record),
+    )
+    if record.transcription_id:
+        rt.speech.delete(record.transcription_id)
+    return rt.store.save(
+        record,
+        jobs.reject(
+            record,
+            now=rt.clock(),
+            reason_code="Superseded",
+            reason="the recording was overwritten by a newer upload before this version finished",
+        ),
+    )
 
 
 def _finish_from_service(rt: Runtime, record: JobRecord) -> JobRecord:

@@ -114,7 +114,8 @@ TRANSITIONS: Final[dict[Event, tuple[frozenset[JobState], JobState | None]]] = {
         frozenset({_S.RECEIVED, _S.DEFERRED, _S.SUBMITTED, _S.RUNNING, _S.COMPLETING}),
         _S.DEFERRED,
     ),
-    Event.REJECTED: (frozenset({_S.RECEIVED, _S.DEFERRED}), _S.REJECTED),
+    # The input itself can turn out unusable at any stage (e.g. overwritten by a newer upload).
+    Event.REJECTED: (ACTIVE_STATES, _S.REJECTED),
     Event.FAILED: (ACTIVE_STATES, _S.FAILED),
 }
 
@@ -363,7 +364,7 @@ def defer(
 
 
 def reject(record: JobRecord, *, now: datetime, reason_code: str, reason: str) -> JobRecord:
-    """The input cannot be transcribed (not audio, empty, too large...)."""
+    """The input cannot be transcribed (not audio, empty, too large...) or was superseded."""
     return _move(
         record,
         Event.REJECTED,

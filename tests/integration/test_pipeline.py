@@ -299,3 +299,27 @@ def test_completion_pushed_before_the_poller_saw_the_end(pipeline: Pipeline) -> 
 def test_malformed_completion_message_is_dropped(pipeline: Pipeline) -> None:
     for body in (b"not json", b'{"job_key": 1}', b'{"job_key": "tj-unknown"}'):
         pipeline.complete(QueueMessage(id="m", body=body, pop_receipt="p"))  # no exception
+
+
+def test_overwritten_while_transcribing_leaves_the_outputs_to_the_newer_version(
+    pipeline: Pipeline,
+) -> None:
+    name = "overwrite/while running.wav"
+    pipeline.submit(pipeline.upload(name, mono_call(), [["first version"]]))
+    old_key = pipeline.record_for(name)["RowKey"]
+    _run_to_completing(pipeline, name)
+    late = pipeline.message_for(old_key)  # the old version's completion is held back
+    pipeline.submit(pipeline.upload(name, mono_call(), [["second version"]]))
+    new_key = next(
+        r["RowKey"] for r in pipeline.records() if r["BlobName"] == name and r["RowKey"] != old_key
+    )
+    pipeline.poll_until(lambda: pipeline.table.get_entity("job", new_key)["State"] == "completing")
+    pipeline.drain()
+    pipeline.complete(late)
+    old = pipeline.table.get_entity("job", old_key)
+    assert (old["State"], old["ErrorCode"]) == ("rejected", "Superseded")
+    assert pipeline.table.get_entity("job", new_key)["State"] == "done"
+    doc = json.loads(pipeline.output(f"{name}/channel_0.json"))
+    assert doc["recognizedPhrases"][0]["nBest"][0]["lexical"] == "second version"
+    assert f"{name}.json" not in pipeline.errors()
+    assert pipeline.transcription_status(old["TranscriptionId"]) == 404
