@@ -131,7 +131,10 @@ def _drop_superseded(rt: Runtime, record: JobRecord) -> JobRecord:
 
 
 def _finish_from_service(rt: Runtime, record: JobRecord) -> JobRecord:
-    transcription, _ = rt.speech.get(record.transcription_id)
+    try:
+        transcription, _ = rt.speech.get(record.transcription_id)
+    except SpeechNotFoundError:
+        return record  # vanished: the poller sees the 404 too and resubmits
     if not transcription.status.is_terminal:
         return record
     try:
