@@ -47,6 +47,9 @@ log = logging.getLogger(__name__)
 
 DECODER_RATE = 16_000  # pocketsphinx's US-English acoustic model is wide-band, 16 kHz
 DEFAULT_PHRASE_GAP_S = 0.5  # a pause at least this long between two words starts a new phrase
+_SOFT_MAX_PHRASE_S = 10.0  # past this, a phrase also ends at a short pause ...
+_SHORT_PAUSE_S = 0.15
+_MAX_PHRASE_S = 20.0  # ... and it never gets longer than this
 
 # Settings for custom-model decoders. A small domain LM can afford wider beams (the search
 # space is tiny) and a higher language weight; pl_window=0 turns off phone-loop lookahead,
@@ -507,14 +510,26 @@ def confidence(posterior: float) -> float:
 
 
 def group_phrases(words: Sequence[Word], gap_s: float) -> list[Phrase]:
-    """Group time-ordered words into phrases, starting a new one after a pause >= `gap_s`."""
+    """Group time-ordered words into phrases, as the service segments speech.
+
+    A new phrase starts after a pause of at least `gap_s`; in speech that runs on without
+    such pauses, a phrase of _SOFT_MAX_PHRASE_S or more also ends at the next short pause,
+    and one never grows past _MAX_PHRASE_S (no phrase of minutes).
+    """
     phrases: list[Phrase] = []
     current: list[Word] = []
     for word in words:
-        # Rounded: times are in milliseconds, and 1.4 - 0.9 must count as a 0.5 s pause.
-        if current and round(word.start_s - current[-1].end_s, 3) >= gap_s:
-            phrases.append(_phrase(current))
-            current = []
+        if current:
+            # Rounded: times are in milliseconds, and 1.4 - 0.9 must count as a 0.5 s pause.
+            pause = round(word.start_s - current[-1].end_s, 3)
+            length = word.start_s - current[0].start_s
+            if (
+                pause >= gap_s
+                or (length >= _SOFT_MAX_PHRASE_S and pause >= _SHORT_PAUSE_S)
+                or word.end_s - current[0].start_s > _MAX_PHRASE_S
+            ):
+                phrases.append(_phrase(current))
+                current = []
         current.append(word)
     if current:
         phrases.append(_phrase(current))

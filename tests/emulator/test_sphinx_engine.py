@@ -325,6 +325,17 @@ def test_phrases_split_on_pauses_of_at_least_the_gap() -> None:
     assert group_phrases([], 0.5) == []
 
 
+def test_run_on_speech_is_cut_into_bounded_phrases() -> None:
+    # 60 s of words 0.02 s apart (no pause at all), 1 s pause, 60 s with 0.2 s pauses.
+    no_pauses = [Word("w", i * 0.3, i * 0.3 + 0.28, 0.9) for i in range(200)]
+    short_pauses = [Word("w", 61 + i * 0.5, 61 + i * 0.5 + 0.3, 0.9) for i in range(120)]
+    phrases = group_phrases(no_pauses + short_pauses, 0.5)
+    assert sum(len(p.words) for p in phrases) == 320
+    assert all(p.end_s - p.start_s <= 20.0 for p in phrases)
+    with_pauses = [p for p in phrases if p.start_s >= 60]
+    assert [round(p.end_s - p.start_s, 1) for p in with_pauses] == [9.8] * 6
+
+
 @pytest.mark.parametrize(
     ("token", "word"),
     [
