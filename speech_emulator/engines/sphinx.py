@@ -334,7 +334,11 @@ def to_decoder_pcm(samples: FloatArray, sample_rate: int) -> PcmArray:
     """Float samples in [-1, 1] at any rate -> dithered 16-bit PCM at 16 kHz."""
     if sample_rate <= 0:
         raise ValueError(f"sample rate must be positive, got {sample_rate}")
-    audio = resample(np.asarray(samples, dtype=np.float32), sample_rate, DECODER_RATE)
+    if samples.ndim != 1:
+        raise ValueError(f"expected one channel of samples (1-D), got shape {samples.shape}")
+    # NaN/inf (a broken decoder upstream) would turn into arbitrary integers.
+    finite = np.nan_to_num(np.asarray(samples, dtype=np.float32), nan=0.0, posinf=1.0, neginf=-1.0)
+    audio = resample(finite, sample_rate, DECODER_RATE)
     noise = np.random.default_rng(_DITHER_SEED).normal(0.0, _DITHER_LSB, audio.shape[0])
     scaled = audio.astype(np.float64) * 32767.0 + noise
     return np.clip(np.rint(scaled), -32768, 32767).astype(np.int16)

@@ -174,6 +174,21 @@ def test_silence_gives_no_phrases(engine: SphinxEngine, model: CustomModel, rate
     assert engine.recognize(request(np.zeros(0, dtype=np.float32), rate, model)) == []
 
 
+def test_unusable_sample_arrays_are_rejected_or_sanitised(
+    engine: SphinxEngine, model: CustomModel
+) -> None:
+    stereo = np.zeros((16000, 2), dtype=np.float32)
+    with pytest.raises(ValueError, match="one channel"):
+        engine.recognize(request(stereo, 16000, model))
+    with pytest.raises(ValueError, match="sample rate"):
+        engine.recognize(request(np.zeros(100, dtype=np.float32), 0, model))
+    broken = np.full(16000, np.nan, dtype=np.float32)
+    broken[::3] = np.inf
+    pcm = to_decoder_pcm(broken, 16000)
+    assert pcm.dtype == np.int16
+    assert np.abs(pcm.astype(np.int32)).max() <= 32767
+
+
 def test_other_sample_rates_give_the_same_words(
     engine: SphinxEngine, model: CustomModel, recognized: Recognize
 ) -> None:
