@@ -15,17 +15,16 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from typing import Any, Final
 
-from azure.core.exceptions import ResourceNotFoundError
-
 from shared import jobs
 from shared.errors import JobConflictError, SpeechNotFoundError
+from shared.input_versions import InputStatus, input_status
 from shared.jobs import JobRecord, JobState
 from shared.outcomes import fail_job
 from shared.output_names import output_name
 from shared.poll import mark_finished
 from shared.runtime import Runtime
 from shared.service_failures import INPUT_ACCESS_CODES, is_transient_failure
-from shared.storage import exists, storage_errors, upload
+from shared.storage import exists, upload
 from shared.submit import defer_delay
 from shared.transcripts import TranscriptMetadata, render_products
 
@@ -85,7 +84,7 @@ def complete_job(rt: Runtime, record: JobRecord) -> JobRecord:
     if record.state in (JobState.SUBMITTED, JobState.RUNNING):
         # A push notification (web hook) may arrive before the poller saw the end.
         record = _finish_from_service(rt, record)
-    if record.state is JobState.COMPLETING and _superseded(rt, record):
+    if record.state is JobState.COMPLETING and input_status(rt, record) is InputStatus.CHANGED:
         return _drop_superseded(rt, record)
     if record.state is not JobState.COMPLETING:
         log.info(
@@ -97,17 +96,6 @@ def complete_job(rt: Runtime, record: JobRecord) -> JobRecord:
     if record.service_status == "Succeeded":
         return _complete_success(rt, record)
     return _complete_failure(rt, record)
-
-
-def _superseded(rt: Runtime, record: JobRecord) -> bool:
-    """True when the input now holds a newer upload: that version's job owns the outputs."""
-    blob = rt.storage.blob_client(record.container, record.blob_name)
-    try:
-        with storage_errors("read input properties"):
-            etag = str(blob.get_blob_properties().etag)
-    except ResourceNotFoundError:
-        return False  # deleted, not replaced: this version's result is still its only one
-    return etag != record.blob_etag
 
 
 def _drop_superseded(rt: Runtime, record: JobRecord) -> JobRecord:
@@ -264,9 +252,10 @@ def _complete_failure(rt: Runtime, record: JobRecord) -> JobRecord:
     message = record.error_message or "the Speech service reported the job as failed"
     retry = is_transient_failure(code)
     if code in INPUT_ACCESS_CODES:
-        # The service could not read the recording: gone, or the SAS ran out while the job
-        # waited in the service's queue. Only the second is worth a new SAS and a new try.
-        if not exists(rt.storage, record.container, record.blob_name):
+        # The service could not read the recording. Deleted: report it as such. Still the
+        # same version (overwritten ones were dropped before): storage was unreachable for a
+        # while or the SAS ran out before the job started; a fresh SAS may well work.
+        if input_status(rt, record) is InputStatus.GONE:
             return fail_job(
                 rt,
                 record,
@@ -274,12 +263,12 @@ def _complete_failure(rt: Runtime, record: JobRecord) -> JobRecord:
                 message=f"the recording was deleted before the service read it ({message})",
                 service_error_code=code,
             )
+        retry = True
         waited = rt.clock() - (record.submitted_at or record.created)
-        retry = waited >= timedelta(hours=rt.settings.sas_validity_hours)
-        if retry:
+        if waited >= timedelta(hours=rt.settings.sas_validity_hours):
             message = (
-                f"{message} (the job waited {waited.total_seconds() / 3600:.1f} h, longer than "
-                f"SAS_VALIDITY_HOURS={rt.settings.sas_validity_hours:g}; raise that setting)"
+                f"{message} (the job waited {waited.total_seconds() / 3600:.1f} h to start, "
+                f"longer than SAS_VALIDITY_HOURS={rt.settings.sas_validity_hours:g})"
             )
     if retry and record.attempts < rt.settings.max_job_attempts:
         rt.speech.delete(record.transcription_id)

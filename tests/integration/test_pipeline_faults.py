@@ -239,17 +239,19 @@ def test_crash_after_delete_before_record_update_converges(pipeline: Pipeline) -
     assert {o: pipeline.output(o) for o in outputs} == outputs
 
 
-def test_unreadable_recording_is_reported_with_the_service_code(
-    pipeline: Pipeline, faults: Any
+def test_unreadable_recording_is_retried_then_reported_with_the_service_code(
+    pipeline: Pipeline, clock: Clock, faults: Any
 ) -> None:
     name = "access/unreadable.wav"
     faults(fail_share=1.0, fail_code="InvalidRecordingsUri")
     pipeline.submit(pipeline.upload(name, mono_call(), [["x"]]))
-    pipeline.poll_until(lambda: pipeline.record_for(name)["State"] == "completing")
-    pipeline.drain()
-    assert pipeline.record_for(name)["State"] == "failed"
+    _settle(pipeline, clock, [name])
+    row = pipeline.record_for(name)
+    # The input is unchanged: a storage outage or an expired SAS; fresh SAS, new attempt.
+    assert (row["State"], row["Attempts"]) == ("failed", 3)
     report = pipeline.error_report(f"{name}.json")
     assert report["reasonCode"] == report["serviceErrorCode"] == "InvalidRecordingsUri"
+    assert "3 attempts" in report["message"]
     assert "SAS_VALIDITY_HOURS" in report["whatToDo"]
 
 
