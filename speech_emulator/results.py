@@ -1,8 +1,9 @@
 """Build the documented result file (kind ``Transcription``) and report file of a job.
 
 Pure functions: engines' phrases in, JSON-ready dicts out. Display forms are simple: the
-first letter capitalised and a final period (unless punctuation is off); ``itn`` equals the
-lexical form; the profanity filter applies to ``maskedITN`` and ``display``.
+first letter and the pronoun "I" capitalised and a final period (unless punctuation is
+off); ``itn`` equals the lexical form; the profanity filter applies to ``maskedITN`` and
+``display``.
 """
 
 from __future__ import annotations
@@ -48,8 +49,9 @@ def masked_words(words: Sequence[str], mode: str) -> list[str]:
 
 
 def display_form(words: Sequence[str], punctuation_mode: str) -> list[str]:
-    """Display tokens: first letter upper case, a period after the last word."""
-    out = list(words)
+    """Display tokens: first letter upper case, the pronoun "I" capitalised, a final period."""
+    # English display text capitalises the pronoun (and its contractions) wherever it is.
+    out = ["I" + w[1:] if w == "i" or w.startswith("i'") else w for w in words]
     if not out:
         return out
     out[0] = out[0][:1].upper() + out[0][1:]

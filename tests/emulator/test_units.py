@@ -16,7 +16,13 @@ from speech_emulator.errors import ApiError
 from speech_emulator.faults import RateLimiter
 from speech_emulator.fetch import parse_script, strip_query
 from speech_emulator.listing import parse_filter
-from speech_emulator.results import InputOutcome, ResultOptions, build_report, build_result
+from speech_emulator.results import (
+    InputOutcome,
+    ResultOptions,
+    build_report,
+    build_result,
+    display_form,
+)
 from speech_emulator.speech_models import custom_model_id, load_custom_model
 from speech_emulator.timefmt import iso_duration, iso_timestamp_ms, to_ticks
 from speech_emulator.tokens import ContentSigner, TokenError
@@ -287,3 +293,10 @@ def test_create_defaults() -> None:
     assert spec.channels == (0, 1)
     assert spec.profanity_mode == "Masked"
     assert spec.max_speakers == 3
+
+
+def test_display_form_capitalises_the_first_word_and_the_pronoun_i() -> None:
+    words = ["hi", "i", "think", "i'm", "in", "line"]
+    assert display_form(words, "DictatedAndAutomatic") == ["Hi", "I", "think", "I'm", "in", "line."]
+    assert display_form(["it", "is"], "None") == ["It", "is"]
+    assert display_form([], "Automatic") == []
