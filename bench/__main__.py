@@ -29,6 +29,16 @@ def _positive(value: str) -> int:
     return number
 
 
+def _positive_float(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {value!r}") from None
+    if not number > 0:
+        raise argparse.ArgumentTypeError(f"expected a number above 0, got {value}")
+    return number
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """The command line."""
     parser = argparse.ArgumentParser(
@@ -62,6 +72,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--modes", type=_modes, default=MODES, help="poll,webhook (default: both, in order)"
     )
     parser.add_argument(
+        "--upload-rate",
+        type=_positive_float,
+        default=None,
+        metavar="FILES_PER_S",
+        help="upload at this steady rate instead of all at once",
+    )
+    parser.add_argument(
         "--webhook-path", default="/api/speech-webhook", help="the app's web hook route"
     )
     parser.add_argument(
@@ -92,6 +109,7 @@ def main(argv: list[str] | None = None) -> int:
         poll_min_interval_s=args.poll_min_interval,
         timeout_s=args.timeout,
         webhook_path=args.webhook_path,
+        upload_rate=args.upload_rate,
         modes=args.modes,
         out_dir=out_dir,
     )

@@ -56,6 +56,7 @@ class BenchConfig:
     poll_min_interval_s: float = 5.0
     timeout_s: float | None = None
     upload_workers: int = 16
+    upload_rate: float | None = None  # files per second; None: all at once
     check_every_s: float = 2.0
     webhook_path: str = "/api/speech-webhook"
     modes: tuple[str, ...] = MODES
@@ -66,7 +67,8 @@ class BenchConfig:
         """How long a run may take: generous for the rate limit (about 3 calls a file)."""
         if self.timeout_s is not None:
             return self.timeout_s
-        return 180.0 + self.processing_time_s + 1.2 * self.files
+        arrival = self.files / self.upload_rate if self.upload_rate else 0.0
+        return 180.0 + self.processing_time_s + 1.2 * self.files + arrival
 
 
 def progress(message: str) -> None:
@@ -82,13 +84,18 @@ class Uploaded:
     key: str
 
 
-def upload_all(stack: Stack, files: int, workers: int) -> list[Uploaded]:
-    """Generate and upload `files` recordings concurrently; returns names and job keys."""
+def upload_all(stack: Stack, files: int, workers: int, rate: float | None = None) -> list[Uploaded]:
+    """Generate and upload `files` recordings concurrently, all at once or `rate` a second
+    (a steady arrival instead of a burst); returns names and job keys."""
     service = BlobServiceClient.from_connection_string(stack.settings["AzureWebJobsStorage"])
     container_name = stack.settings["INPUT_CONTAINER"]
     container = service.get_container_client(container_name)
+    start = time.monotonic()
+    pacer = threading.Event()  # never set: its wait() holds an upload until its slot
 
     def one(index: int) -> Uploaded:
+        if rate:
+            pacer.wait(max(0.0, start + index / rate - time.monotonic()))
         recording = synthetic_call(index)
         result = container.get_blob_client(recording.name).upload_blob(
             recording.data, metadata=recording.metadata, overwrite=True
@@ -165,9 +172,10 @@ def run_mode(config: BenchConfig, mode: str, run_dir: Path) -> dict[str, Any]:
             register_webhook(stack, config.webhook_path)
             progress(f"webhook: registered {stack.app_url}{config.webhook_path}")
         before = stack.emulator_stats()
-        progress(f"{mode}: uploading {config.files} recordings")
+        pace = f" at {config.upload_rate:g}/s" if config.upload_rate else ""
+        progress(f"{mode}: uploading {config.files} recordings{pace}")
         started = time.time()
-        uploads = upload_all(stack, config.files, config.upload_workers)
+        uploads = upload_all(stack, config.files, config.upload_workers, config.upload_rate)
         progress(f"{mode}: uploaded {len(uploads)} in {time.time() - started:.1f} s")
         seen = wait_for_outputs(stack, uploads, config)
         observed_end = time.time()
@@ -257,6 +265,7 @@ def build_result(
             "rate_limit": config.rate_limit,
             "poll_schedule": schedule,
             "poll_min_interval_s": config.poll_min_interval_s,
+            "upload_rate_per_s": config.upload_rate,
         },
     }
 
