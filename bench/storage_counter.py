@@ -77,7 +77,8 @@ class StorageCounter:
         return "host"
 
     def record(self, method: str, url: str, status: int | None, frame: FrameType | None) -> None:
-        """Count one request; remember when a channel_0.json upload succeeded."""
+        """Count one request; remember when a channel_0.json upload succeeded (a single PUT,
+        or the block list commit of a chunked upload)."""
         parts = urlsplit(url)
         service = self._ports.get(parts.port or 0, "other")
         key = f"{self._caller(frame)} {service} {method} {resource_of(parts.path)}"
@@ -90,7 +91,7 @@ class StorageCounter:
                 and status is not None
                 and 200 <= status < 300
                 and unquote(parts.path).endswith(MARKER_SUFFIX)
-                and "comp=" not in parts.query
+                and ("comp=" not in parts.query or "comp=blocklist" in parts.query)
             ):
                 name = unquote(parts.path).split("/", 3)[-1]  # /account/container/<name>
                 self._markers.setdefault(name, now)
