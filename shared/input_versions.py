@@ -28,17 +28,12 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 __all__ = [
-    "INPUT_ACCESS_CODES",
-    "INPUT_DELETED_CODE",
     "SUPERSEDED_CODE",
     "InputStatus",
     "input_status",
     "supersede",
 ]
 
-# Service error codes that mean "the service could not read the recording".
-INPUT_ACCESS_CODES: Final = frozenset({"InvalidRecordingsUri", "InaccessibleCustomerStorage"})
-INPUT_DELETED_CODE: Final = "InputDeleted"
 SUPERSEDED_CODE: Final = "Superseded"
 
 

@@ -1,9 +1,10 @@
 """Azurite stopped in the middle of a batch, then restarted on the same ports and data.
 
 The app runs under `python -m devhost` (with its sweep) against an Azurite of its own. While
-storage is down every trigger, timer and completion fails or stalls; once it is back, every
-recording ends with exactly one set of outputs and one done job, and the Speech service
-holds nothing (and never got a duplicate job).
+storage is down every trigger, timer and completion fails or stalls, and the Speech service
+cannot fetch recordings; once it is back, every recording ends with exactly one outcome
+(transcripts, ideally; an error report at worst), one job, and the Speech service holds
+nothing (and never got a duplicate job).
 """
 
 from __future__ import annotations
@@ -43,11 +44,6 @@ def own_azurite(tmp_path: Path) -> Iterator[Azurite]:
         service.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="complete.py treats the service's InvalidRecordingsUri (it could not fetch the "
-    "recording while storage was down) as permanent: those recordings end failed (fix pending)",
-)
 def test_storage_outage_mid_batch(
     own_azurite: Azurite, speech_emulator_factory: EmulatorFactory, tmp_path: Path
 ) -> None:
@@ -89,7 +85,18 @@ def test_storage_outage_mid_batch(
     finally:
         host.managed.stop()
     assert host.managed.process.returncode is not None
-    assert_each_input_once(own_azurite.connection_string, env, emulator, names)
+    failed = assert_each_input_once(
+        own_azurite.connection_string,
+        env,
+        emulator,
+        names,
+        failures_allowed=frozenset({"InvalidRecordingsUri"}),
+    )
     # The outage really hit running work: executions were under way or failed meanwhile.
     assert down_at > 0
     assert host.count("(Failed") >= failed_while_down
+    if failed:
+        # Accounted for (an error report each), but a storage blip should not cost a
+        # recording: complete.py does not yet resubmit when the service could not read an
+        # input that still exists unchanged (see the faults report).
+        pytest.xfail(f"{len(failed)} recordings failed with InvalidRecordingsUri: {failed}")
