@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 import azure.functions as func
 
-from devhost.blob_trigger import BlobPath, BlobTriggerListener
+from devhost.blob_trigger import HOSTS_CONTAINER, BlobPath, BlobTriggerListener
 from devhost.connections import DEFAULT_CONNECTION, blob_service, queue_service
 from devhost.host_config import HostConfig, load_host_config
 from devhost.http_server import HttpServer
@@ -28,6 +28,7 @@ from devhost.invoker import Invoker, Outcome
 from devhost.ncrontab import NCronSchedule, ScheduleError
 from devhost.queue_trigger import MIN_POLLING_INTERVAL, QueueTriggerListener, next_poll_delay
 from devhost.setting_refs import BindingConfigError, resolve_setting_refs
+from devhost.timer_status import TimerStatusStore, should_monitor
 from devhost.timer_trigger import Clock, TimerTriggerListener, utc_now
 
 log = logging.getLogger("devhost")
@@ -150,9 +151,25 @@ class DevHost:
                 schedule=schedule,
                 run_on_startup=bool(trigger.get("runOnStartup")),
                 clock=self._clock,
+                status=self._timer_status(spec, schedule),
             )
         else:
             self._http.append(invoker)
+
+    def _timer_status(self, spec: FunctionSpec, schedule: NCronSchedule) -> TimerStatusStore | None:
+        use_monitor = spec.trigger.get("useMonitor")
+        if not should_monitor(schedule, use_monitor, self._clock()):
+            return None
+        try:
+            hosts = blob_service(DEFAULT_CONNECTION, self.settings, function=spec.name)
+        except BindingConfigError:
+            log.info(
+                "Schedule monitoring of '%s' is off: %s is not set.", spec.name, DEFAULT_CONNECTION
+            )
+            return None
+        return TimerStatusStore(
+            hosts.get_container_client(HOSTS_CONTAINER), self.host_id, spec.name
+        )
 
     # --- deterministic, one-cycle API ------------------------------------------------------
 

@@ -15,6 +15,7 @@ from azure.functions.timer import TimerRequest
 
 from devhost.invoker import Invoker, Outcome
 from devhost.ncrontab import NCronSchedule
+from devhost.timer_status import ScheduleStatus, TimerStatusStore
 
 log = logging.getLogger("devhost")
 
@@ -38,10 +39,12 @@ class TimerTriggerListener:
         schedule: NCronSchedule,
         run_on_startup: bool = False,
         clock: Clock = utc_now,
+        status: TimerStatusStore | None = None,
     ) -> None:
         self.invoker = invoker
         self.schedule = schedule
         self.run_on_startup = run_on_startup
+        self.status = status
         self._clock = clock
         self._last: datetime | None = None
         self.next_due = schedule.next_after(clock())
@@ -86,10 +89,49 @@ class TimerTriggerListener:
         scheduled = self.next_due
         outcome = self.fire(scheduled=scheduled)
         self.next_due = self.schedule.next_after(max(scheduled, now))
+        self._save_status(scheduled)
         return outcome
+
+    def catch_up(self) -> Outcome | None:
+        """At start, with a monitored schedule: run an occurrence missed while no host ran.
+
+        The stored status says which occurrence was due next; if it has passed, it runs now
+        (past due), once, however many were missed, as the host does.
+        """
+        if self.status is None:
+            return None
+        try:
+            status = self.status.read()
+        except Exception:  # monitoring is best effort: the schedule itself still runs
+            log.exception("Reading the schedule status of %s failed", self.name)
+            return None
+        if status is None or status.next >= self._clock():
+            self._save_status(status.last if status else None)
+            return None
+        log.info(
+            "Function '%s' missed its occurrence at %s while no host was running; "
+            "running it now (past due).",
+            self.name,
+            status.next.isoformat(),
+        )
+        outcome = self.fire(scheduled=status.next)
+        self._save_status(status.next)
+        return outcome
+
+    def _save_status(self, last: datetime | None) -> None:
+        if self.status is None:
+            return
+        now = self._clock()
+        try:
+            self.status.write(
+                ScheduleStatus(last=last or now, next=self.next_due, last_updated=now)
+            )
+        except Exception:  # best effort, as above
+            log.exception("Writing the schedule status of %s failed", self.name)
 
     def run(self, stop: threading.Event) -> None:
         """Loop until `stop` is set: fire at each occurrence."""
+        self.catch_up()
         if self.run_on_startup:
             self.fire(startup=True)
         while not stop.is_set():

@@ -39,6 +39,12 @@ FAST_CONFIG = HostConfig(
 )
 
 
+@pytest.fixture(autouse=True)
+def _no_ambient_storage(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A developer's exported AzureWebJobsStorage must not leak into these tests."""
+    monkeypatch.delenv("AzureWebJobsStorage", raising=False)
+
+
 @pytest.fixture
 def storage_env(azurite: Azurite, monkeypatch: pytest.MonkeyPatch) -> Azurite:
     """AzureWebJobsStorage pointing at the session Azurite, fresh names for this test."""

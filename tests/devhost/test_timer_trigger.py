@@ -5,8 +5,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from devhost.indexing import find_function_app, index_app
+from devhost.ncrontab import NCronSchedule
 from devhost.services import wait_for
 from devhost.setting_refs import BindingConfigError
+from devhost.timer_status import should_monitor
 from tests.devhost.conftest import load_fixture_app
 
 T0 = datetime(2026, 1, 1, 0, 0, 0, 500000, tzinfo=UTC)
@@ -106,3 +109,45 @@ def test_run_on_startup_fires_once_at_start(timer_app, make_host, caplog):
     wait_for(lambda: timer_app.startup_calls, timeout=5, what="the startup run")
     host.stop()
     assert timer_app.startup_calls == [False]
+
+
+@pytest.mark.integration
+def test_occurrence_missed_while_down_runs_past_due_at_start(storage_env, monkeypatch, make_host):
+    monkeypatch.setenv("DEVHOST_TEST_SCHEDULE", "0 * * * * *")  # every minute: monitored
+    app = load_fixture_app("timer_app")
+    specs = index_app(find_function_app(app))
+    clock = Clock(datetime(2026, 1, 1, 10, 0, 30, tzinfo=UTC))
+    first = make_host(specs, clock=clock)
+    timer = first.timers["tick"]
+    assert timer.status is not None
+    assert timer.catch_up() is None  # first start: nothing missed, status recorded
+    clock.now = datetime(2026, 1, 1, 10, 1, 0, 200000, tzinfo=UTC)
+    assert first.fire_timer("tick") is not None
+    status = timer.status.read()
+    assert status is not None
+    assert status.last == datetime(2026, 1, 1, 10, 1, tzinfo=UTC)
+    assert status.next == datetime(2026, 1, 1, 10, 2, tzinfo=UTC)
+
+    # "Down" from 10:01 to 10:05:10: the 10:02 ... 10:05 occurrences were missed.
+    clock.now = datetime(2026, 1, 1, 10, 5, 10, tzinfo=UTC)
+    second = make_host(specs, clock=clock)
+    outcome = second.timers["tick"].catch_up()
+    assert outcome is not None
+    assert outcome.succeeded
+    assert [c["past_due"] for c in app.calls] == [False, True]  # one catch-up run
+    assert second.timers["tick"].next_due == datetime(2026, 1, 1, 10, 6, tzinfo=UTC)
+    assert second.timers["tick"].catch_up() is None  # caught up: status says 10:06 next
+
+
+def test_sub_minute_schedules_are_not_monitored(timer_app, make_host):
+    host = make_host(timer_app)  # */10 seconds
+    assert host.timers["tick"].status is None
+
+
+def test_should_monitor_honours_use_monitor():
+    every_second = NCronSchedule.parse("* * * * * *")
+    hourly = NCronSchedule.parse("0 0 * * * *")
+    assert should_monitor(hourly, None, T0) is True
+    assert should_monitor(every_second, None, T0) is False
+    assert should_monitor(every_second, True, T0) is True
+    assert should_monitor(hourly, False, T0) is False
