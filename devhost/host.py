@@ -228,8 +228,12 @@ class DevHost:
         return "\n".join(lines)
 
     def start(self) -> None:
-        """Start every trigger in the background (HTTP server, scanners, pollers, timers)."""
-        self._stop.clear()
+        """Start every trigger in the background (HTTP server, scanners, pollers, timers).
+
+        A host runs once: after `stop()`, build a new one (from the same indexed functions).
+        """
+        if self._stop.is_set():
+            raise RuntimeError("this DevHost was stopped; build a new one to run again")
         if self._http:
             for invoker in self._http:
                 level = invoker.spec.trigger.get("authLevel", "FUNCTION")

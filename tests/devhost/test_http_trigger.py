@@ -78,3 +78,9 @@ def test_response_set_through_an_out_parameter(http_host):
     response = httpx.get(f"http://127.0.0.1:{http_host.http_port}/api/out")
     assert response.status_code == 202
     assert response.text == "set through Out"
+
+
+def test_a_stopped_host_cannot_be_restarted(http_host):
+    http_host.stop()
+    with pytest.raises(RuntimeError, match=r"build a new one"):
+        http_host.start()
