@@ -54,6 +54,7 @@ __all__ = [
     "is_due",
     "is_past_deadline",
     "job_key",
+    "must_look_up",
     "new_job",
     "observe",
     "reject",
@@ -234,16 +235,22 @@ def _move(record: JobRecord, event: Event, now: datetime, **changes: object) -> 
 def claim(record: JobRecord, *, now: datetime, lease: timedelta) -> JobRecord:
     """Take over a received/deferred job for (re)submission, holding it for `lease`.
 
-    Resuming a job still in `received` means an earlier run stopped somewhere, maybe after
-    its POST: the claim marks that a lookup by displayName must come first.
+    From the claim on, this run may POST, and a crash (or a storage outage) could hide the
+    outcome: the claimed record is stored with `needs_lookup`, so whoever resumes it next
+    looks for the transcription by displayName first. Whether *this* run must look is
+    `must_look_up` of the record as it was before the claim.
     """
-    return _move(
-        record,
-        Event.CLAIM,
-        now,
-        next_check_at=now + lease,
-        needs_lookup=record.needs_lookup or record.state is JobState.RECEIVED,
-    )
+    return _move(record, Event.CLAIM, now, next_check_at=now + lease, needs_lookup=True)
+
+
+def must_look_up(record: JobRecord) -> bool:
+    """Before (re)submitting `record` (as read, before a claim): could a POST of an earlier
+    run have created a transcription nobody recorded?
+
+    True when a run said so (`needs_lookup`), or when the job is still `received`: its
+    creator stopped somewhere between recording the job and recording the submission.
+    """
+    return record.needs_lookup or record.state is JobState.RECEIVED
 
 
 def submitted(
@@ -356,7 +363,7 @@ def defer(
         next_check_at=until,
         error_code=reason_code,
         error_message=reason,
-        needs_lookup=record.needs_lookup or needs_lookup,
+        needs_lookup=needs_lookup,
         transcription_id="" if leaving_service else record.transcription_id,
         transcription_url="" if leaving_service else record.transcription_url,
         service_status="" if leaving_service else record.service_status,

@@ -9,7 +9,6 @@ errors defer the job for the poller to resubmit; permanent errors fail it with a
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import random
 from datetime import datetime, timedelta
@@ -122,16 +121,17 @@ def handle_new_blob(rt: Runtime, blob: BlobClient) -> JobRecord | None:
 
 def resume_job(rt: Runtime, record: JobRecord, *, blob: BlobClient | None = None) -> JobRecord:
     """Claim a due received/deferred job (conditional write = lease) and submit it."""
+    look_up = jobs.must_look_up(record)  # decided on the record as it was before the claim
     try:
         claimed = rt.store.save(record, jobs.claim(record, now=rt.clock(), lease=job_lease(rt)))
     except JobConflictError:
         log.info("%s: another run took the job first", jobs.describe(record))
         return record
-    return _submit_releasing_on_error(rt, claimed, blob)
+    return _submit_releasing_on_error(rt, claimed, blob, look_up=look_up)
 
 
 def _submit_releasing_on_error(
-    rt: Runtime, record: JobRecord, blob: BlobClient | None
+    rt: Runtime, record: JobRecord, blob: BlobClient | None, *, look_up: bool = False
 ) -> JobRecord:
     """`submit_job`, but a failure hands the job back at once instead of holding the lease.
 
@@ -139,7 +139,7 @@ def _submit_releasing_on_error(
     the release marks that a lookup by displayName comes first, since a POST may have gone out.
     """
     try:
-        return submit_job(rt, record, blob=blob)
+        return submit_job(rt, record, blob=blob, look_up=look_up)
     except Exception:
         _release(rt, record.key)
         raise
@@ -152,17 +152,23 @@ def _release(rt: Runtime, key: str) -> None:
             return
         now = rt.clock()
         if current.next_check_at is not None and current.next_check_at > now:
-            released = jobs.claim(current, now=now, lease=timedelta(0))
-            rt.store.save(current, dataclasses.replace(released, needs_lookup=True))
+            rt.store.save(current, jobs.claim(current, now=now, lease=timedelta(0)))
             log.info("%s: released after a failed attempt", jobs.describe(current))
     except Exception as exc:  # noqa: BLE001 - best effort; the lease expiring heals it too
         log.warning("job=%s: could not release after a failure: %s", key, exc)
 
 
-def submit_job(rt: Runtime, record: JobRecord, *, blob: BlobClient | None = None) -> JobRecord:
+def submit_job(
+    rt: Runtime,
+    record: JobRecord,
+    *,
+    blob: BlobClient | None = None,
+    look_up: bool | None = None,
+) -> JobRecord:
     """Check the input (once), then submit it unless an earlier POST's job is found.
 
-    `record` must be held by this run (just created, or claimed).
+    `record` must be held by this run (just created, or claimed). `look_up`: search for an
+    earlier run's transcription first (default: the record's `needs_lookup`).
     """
     if blob is None:
         blob = rt.storage.blob_client(record.container, record.blob_name)
@@ -182,7 +188,7 @@ def submit_job(rt: Runtime, record: JobRecord, *, blob: BlobClient | None = None
             ),
             service_error_code=record.error_code,
         )
-    if record.needs_lookup:
+    if record.needs_lookup if look_up is None else look_up:
         adopted = _adopt_earlier_submission(rt, record)
         if adopted is not None:
             return adopted

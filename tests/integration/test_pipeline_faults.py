@@ -14,6 +14,7 @@ import pytest
 from azure.data.tables import UpdateMode
 
 from devhost.services import wait_for
+from shared import jobs
 from shared.errors import StorageTransientError
 from shared.retry import set_testing
 from shared.runtime import Runtime, runtime_for, utc_now
@@ -286,3 +287,43 @@ def test_sas_expired_in_the_service_queue_is_resubmitted_with_a_fresh_one(
     row = pipeline.record_for(name)
     assert (row["State"], row["Attempts"]) == ("done", 2)
     assert row["TranscriptionId"] != first
+
+
+def test_outcome_of_a_resubmission_lost_to_a_storage_outage_is_adopted(
+    pipeline: Pipeline, clock: Clock, faults: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Throttled, then resubmitted; the POST succeeds but Storage fails before it is recorded.
+
+    The next run must find that transcription by displayName instead of posting again.
+    """
+    name = "outage/resubmitted.wav"
+    blob = pipeline.upload(name, mono_call(), [["recorded once"]])
+    faults(rate_limit="1/600")
+    pipeline.api.get("/transcriptions")  # use up the one request the limit allows
+    pipeline.submit(blob)
+    assert pipeline.record_for(name)["State"] == "deferred"
+    faults(rate_limit=None)
+
+    rt = runtime_for(get_settings())
+    real_save = rt.store.save
+    outage = {"on": False}
+
+    def save(previous: jobs.JobRecord, record: jobs.JobRecord) -> jobs.JobRecord:
+        if record.state is jobs.JobState.SUBMITTED:
+            outage["on"] = True  # Storage goes down right after the POST
+        if outage["on"]:
+            raise StorageTransientError("update job: Storage answered HTTP 503")
+        return real_save(previous, record)
+
+    before = requests_by_route(pipeline.stats())
+    clock.advance(hours=1)
+    with monkeypatch.context() as patch:
+        patch.setattr(rt.store, "save", save)
+        pipeline.poll()  # resubmits; the outcome is lost
+    assert pipeline.record_for(name)["State"] == "deferred"
+    clock.advance(hours=1)  # past the claim's lease
+    _settle(pipeline, clock, [name])
+    made = delta(before, requests_by_route(pipeline.stats()))
+    assert made[SUBMIT_ROUTE] == 1  # adopted, never posted twice
+    row = pipeline.record_for(name)
+    assert (row["State"], row["Attempts"]) == ("done", 1)

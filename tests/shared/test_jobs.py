@@ -116,12 +116,20 @@ def test_new_job_is_received_with_lease_and_deadline() -> None:
     assert jobs.is_due(record, T0 + LEASE)
 
 
-def test_claiming_a_received_job_requires_a_lookup_first() -> None:
-    claimed = jobs.claim(received(), now=T0 + LEASE, lease=LEASE)
-    assert claimed.needs_lookup  # an earlier run may have POSTed before dying
-    assert claimed.next_check_at == T0 + 2 * LEASE
-    deferred = in_state(JobState.DEFERRED)
-    assert not jobs.claim(deferred, now=T0, lease=LEASE).needs_lookup
+def test_resuming_a_received_job_requires_a_lookup_first() -> None:
+    assert jobs.must_look_up(received())  # its creator may have POSTed before dying
+    assert not jobs.must_look_up(in_state(JobState.DEFERRED))  # e.g. throttled: no job made
+    assert jobs.must_look_up(in_state(JobState.DEFERRED, needs_lookup=True))  # POST timed out
+
+
+def test_a_claim_is_a_lease_and_marks_a_possible_post() -> None:
+    for state in (JobState.RECEIVED, JobState.DEFERRED):
+        claimed = jobs.claim(in_state(state), now=T0 + LEASE, lease=LEASE)
+        assert claimed.state is state
+        assert claimed.next_check_at == T0 + 2 * LEASE
+        # If this run dies (or cannot record the outcome) after its POST, the next one looks.
+        assert claimed.needs_lookup
+        assert jobs.must_look_up(claimed)
 
 
 def test_submission_counts_attempts_and_clears_errors() -> None:
@@ -155,11 +163,15 @@ def test_deferring_a_submitted_job_forgets_its_transcription() -> None:
     assert jobs.is_due(result, T0)
 
 
-def test_deferring_keeps_a_pending_lookup() -> None:
-    record = in_state(JobState.RECEIVED, needs_lookup=True)
-    result = jobs.defer(record, now=T0, until=T0 + LEASE, reason_code="Throttled", reason="x")
-    assert result.needs_lookup
-    assert not jobs.is_due(result, T0)
+def test_deferring_records_whether_a_lookup_is_needed() -> None:
+    claimed = in_state(JobState.DEFERRED, needs_lookup=True)
+    throttled = jobs.defer(claimed, now=T0, until=T0 + LEASE, reason_code="Throttled", reason="x")
+    assert not throttled.needs_lookup  # a 429 proves nothing was created
+    unknown = jobs.defer(
+        claimed, now=T0, until=T0 + LEASE, reason_code="Timeout", reason="x", needs_lookup=True
+    )
+    assert unknown.needs_lookup
+    assert not jobs.is_due(throttled, T0)
 
 
 def test_finish_records_service_outcome_and_completion_lease() -> None:
