@@ -8,12 +8,9 @@ Every execution is logged like `func start` does:
 from __future__ import annotations
 
 import asyncio
-import base64
-import contextlib
 import contextvars
 import inspect
 import logging
-import re
 import threading
 import time
 import uuid
@@ -23,14 +20,12 @@ from pathlib import Path
 from typing import Any
 
 import azure.functions as func
-from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from azure.functions import _abc as func_abc
 
-from devhost.blob_binding import blob_argument
-from devhost.connections import DEFAULT_CONNECTION, blob_service, queue_service
+from devhost.bindings import Bindings
 from devhost.host_config import HostConfig
 from devhost.indexing import FunctionSpec
-from devhost.setting_refs import BindingConfigError, resolve_setting_refs
+from devhost.setting_refs import BindingConfigError
 
 log = logging.getLogger("devhost")
 
@@ -38,9 +33,6 @@ log = logging.getLogger("devhost")
 current_function: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "devhost_current_function", default=None
 )
-
-_SUPPORTED_EXTRA = {("blob", "in"), ("blob", "out"), ("queue", "out"), ("http", "out")}
-_EXPRESSION = re.compile(r"\{([^{}]+)\}")
 
 
 @dataclass(frozen=True)
@@ -104,40 +96,6 @@ class _Context(func_abc.Context):
         raise NotImplementedError("devhost has no retry policies")
 
 
-def fill_expression(template: str, metadata: Mapping[str, str], *, function: str) -> str:
-    """Replace `{name}`-style binding expressions with trigger metadata values.
-
-    Names are case-insensitive, as in the host (`{queueTrigger}` is `QueueTrigger`).
-    """
-    folded = {k.lower(): v for k, v in metadata.items()}
-
-    def substitute(match: re.Match[str]) -> str:
-        key = match.group(1)
-        if key.lower() not in folded:
-            raise BindingConfigError(
-                f"Function '{function}': binding expression {{{key}}} in {template!r} has no "
-                f"value; the trigger provides {sorted(metadata)}."
-            )
-        return folded[key.lower()]
-
-    return _EXPRESSION.sub(substitute, template)
-
-
-def check_supported(spec: FunctionSpec) -> None:
-    """Raise BindingConfigError for bindings devhost does not implement."""
-    for binding in spec.bindings:
-        kind = str(binding.get("type"))
-        if kind.endswith("Trigger"):
-            continue
-        direction = str(binding.get("direction", "")).lower()
-        if (kind, direction) not in _SUPPORTED_EXTRA:
-            raise BindingConfigError(
-                f"Function '{spec.name}': devhost does not support the {direction} binding "
-                f"'{kind}' ('{binding.get('name')}'). Supported besides triggers: blob input/"
-                "output, queue output, HTTP output. Run it with `func start` instead."
-            )
-
-
 class Invoker:
     """Runs one function: binds inputs and outputs around a trigger value."""
 
@@ -149,7 +107,7 @@ class Invoker:
         host: HostConfig,
         root: Path,
     ) -> None:
-        check_supported(spec)
+        self._bindings = Bindings(spec, settings=settings, host=host)
         self.spec = spec
         self._settings = settings
         self._host = host
@@ -220,7 +178,9 @@ class Invoker:
             elif binding is not None and str(binding.get("direction")).lower() == "out":
                 outs[param] = kwargs[param] = _Out()
             elif binding is not None:
-                kwargs[param] = self._blob_input(binding, param, metadata)
+                kwargs[param] = self._bindings.blob_input(
+                    binding, self.spec.annotation(param), metadata
+                )
             elif param == "context":
                 kwargs[param] = _Context(invocation_id, spec.name, str(self._root))
             else:
@@ -238,62 +198,11 @@ class Invoker:
             if by_name[param]["type"] == "http":
                 result = out.get()  # an HTTP response set through func.Out[HttpResponse]
             else:
-                self._deliver(by_name[param], out.get(), metadata)
+                self._bindings.deliver(by_name[param], out.get(), metadata)
         returned = by_name.get("$return")
         if returned is not None and returned["type"] != "http" and result is not None:
-            self._deliver(returned, result, metadata)
+            self._bindings.deliver(returned, result, metadata)
         return result
-
-    def _path(self, binding: dict[str, Any], metadata: Mapping[str, str]) -> tuple[str, str]:
-        path = resolve_setting_refs(
-            str(binding["path"]), self._settings, function=self.spec.name, prop="path"
-        )
-        container, _, blob = fill_expression(path, metadata, function=self.spec.name).partition("/")
-        return container, blob
-
-    def _blob_input(self, binding: dict[str, Any], param: str, metadata: dict[str, str]) -> Any:
-        container, blob = self._path(binding, metadata)
-        connection = str(binding.get("connection") or DEFAULT_CONNECTION)
-        return blob_argument(
-            self.spec.annotation(param),
-            service=blob_service(connection, self._settings, function=self.spec.name),
-            connection=connection,
-            container=container,
-            blob=blob,
-        )
-
-    def _deliver(self, binding: dict[str, Any], value: Any, metadata: dict[str, str]) -> None:
-        connection = str(binding.get("connection") or DEFAULT_CONNECTION)
-        if binding["type"] == "blob":
-            container, blob = self._path(binding, metadata)
-            service = blob_service(connection, self._settings, function=self.spec.name)
-            data = value.encode("utf-8") if isinstance(value, str) else value
-            target = service.get_blob_client(container, blob)
-            try:
-                target.upload_blob(data, overwrite=True)
-            except ResourceNotFoundError:  # the host creates output containers on demand
-                with contextlib.suppress(ResourceExistsError):
-                    service.create_container(container)
-                target.upload_blob(data, overwrite=True)
-            return
-        queue_name = resolve_setting_refs(
-            str(binding["queueName"]), self._settings, function=self.spec.name, prop="queueName"
-        )
-        queue = queue_service(connection, self._settings, function=self.spec.name)
-        client = queue.get_queue_client(queue_name.lower())
-        values = value if isinstance(value, list) else [value]
-        for item in values:
-            raw = item.encode("utf-8") if isinstance(item, str) else bytes(item)
-            if self._host.queues.message_encoding == "base64":
-                text = base64.b64encode(raw).decode("ascii")
-            else:
-                text = raw.decode("utf-8")
-            try:
-                client.send_message(text)
-            except ResourceNotFoundError:  # the host creates output queues on demand
-                with contextlib.suppress(ResourceExistsError):
-                    client.create_queue()
-                client.send_message(text)
 
 
 class FunctionLogFilter(logging.Filter):

@@ -6,8 +6,9 @@ import pytest
 from azure.storage.blob import BlobServiceClient
 from azure.storage.queue import QueueClient, TextBase64EncodePolicy
 
+from devhost.bindings import check_supported, fill_expression
 from devhost.indexing import FunctionSpec
-from devhost.invoker import Invoker, check_supported, fill_expression
+from devhost.invoker import Invoker
 from devhost.setting_refs import BindingConfigError
 from tests.devhost.conftest import FAST_CONFIG, load_fixture_app
 
