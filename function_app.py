@@ -1,6 +1,6 @@
 """Azure Functions entry point (Python v2 model): glue only, the work lives in `shared/`.
 
-Three functions:
+The functions:
 
 * ``submit``   blob trigger on ``%INPUT_CONTAINER%/{name}``: record the job, check the header,
   submit it to Speech (`shared.submit`).
