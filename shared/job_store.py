@@ -180,12 +180,19 @@ class JobStore:
         return _versioned(record, meta)
 
     def active(self) -> list[JobRecord]:
-        """Every job that still needs work, in one (paged) table query."""
+        """Every job that still needs work, in one (paged) table query.
+
+        A row this version cannot read (edited by hand, written by a future version) is
+        skipped with an error in the log rather than stopping every other job.
+        """
+        records: list[JobRecord] = []
         with storage_errors("query active jobs"):
-            return [
-                from_entity(e, _etag_of(e))
-                for e in self._table.query_entities(ACTIVE_FILTER, results_per_page=1000)
-            ]
+            for entity in self._table.query_entities(ACTIVE_FILTER, results_per_page=1000):
+                try:
+                    records.append(from_entity(entity, _etag_of(entity)))
+                except (KeyError, TypeError, ValueError) as exc:
+                    log.error("job=%s: unreadable job row skipped: %r", entity.get("RowKey"), exc)
+        return records
 
 
 def _with_int64(entity: dict[str, Any]) -> dict[str, Any]:

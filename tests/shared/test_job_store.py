@@ -105,3 +105,13 @@ def test_active_query_returns_only_unfinished_jobs(store: JobStore) -> None:
     assert [r.key for r in store.active()] == [a.key]
     store.save(a, jobs.fail(a, now=T0, error_code="TimedOut", error_message="late"))
     assert store.active() == []
+
+
+@pytest.mark.integration
+def test_an_unreadable_row_does_not_stop_the_active_query(store: JobStore) -> None:
+    good = store.create(record("good.wav"))
+    assert good is not None
+    store._table.create_entity(
+        {"PartitionKey": "job", "RowKey": "tj-broken", "Active": True, "State": "exploded"}
+    )
+    assert [r.key for r in store.active()] == [good.key]
