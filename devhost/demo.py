@@ -39,6 +39,7 @@ class Sample:
 
     path: Path
     status: str = "uploaded"
+    etag: str = ""
     outputs: tuple[str, ...] = ()
     transcript: str = ""
     error: str = ""
@@ -59,17 +60,31 @@ def find_samples(samples_dir: Path) -> list[Path]:
 
 
 def check_samples(samples: list[Sample], settings: Mapping[str, str]) -> None:
-    """Update each sample's status from the output and error containers."""
+    """Update each sample's status from its job record, the outputs and the error report.
+
+    A recording is done when the app marked its job `done`: that happens only after every
+    output is written and the server-side job deleted, so the listing below is complete.
+    """
+    from azure.data.tables import TableClient  # noqa: PLC0415
+
+    from shared.jobs import JobState, job_key  # noqa: PLC0415
     from shared.output_names import error_report_name, output_name  # noqa: PLC0415
 
-    service = BlobServiceClient.from_connection_string(settings["AzureWebJobsStorage"])
+    connection = settings["AzureWebJobsStorage"]
+    service = BlobServiceClient.from_connection_string(connection)
     outputs = service.get_container_client(settings["OUTPUT_CONTAINER"])
     errors = service.get_container_client(settings["ERROR_CONTAINER"])
+    jobs = TableClient.from_connection_string(
+        connection, settings.get("JOBS_TABLE", "transcriptionjobs")
+    )
     for sample in samples:
         if sample.status in {"done", "failed"}:
             continue
+        key = job_key(settings["INPUT_CONTAINER"], sample.name, sample.etag)
+        records = list(jobs.query_entities("RowKey eq @key", parameters={"key": key}))
+        state = records[0].get("State") if records else None
         transcript = outputs.get_blob_client(output_name(sample.name, "transcript.txt"))
-        if transcript.exists():
+        if state == JobState.DONE and transcript.exists():
             prefix = output_name(sample.name, "x")[:-1]
             sample.outputs = tuple(b.name for b in outputs.list_blobs(name_starts_with=prefix))
             sample.transcript = transcript.download_blob().readall().decode("utf-8")
@@ -149,7 +164,8 @@ def command_demo(
         samples = [Sample(path) for path in paths]
         for sample in samples:
             with sample.path.open("rb") as data:
-                inputs.upload_blob(sample.name, data, overwrite=True)
+                uploaded = inputs.upload_blob(sample.name, data, overwrite=True)
+            sample.etag = str(uploaded.get_blob_properties().etag)
             say(f"Uploaded {sample.name} to {settings['INPUT_CONTAINER']}/{sample.name}")
         started = time.monotonic()
         say(f"Transcribing (app log: {run_dir / 'app.log'}) ...")
