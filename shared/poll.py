@@ -125,6 +125,10 @@ def _guard(report: PollReport, record: JobRecord, action: Callable[[], object]) 
         with _report_lock:
             report.errors += 1
         log.warning("%s: poll step failed, retried next run: %s", jobs.describe(record), exc)
+    except Exception:  # one broken job must not stall every other job
+        with _report_lock:
+            report.errors += 1
+        log.exception("%s: poll step failed unexpectedly; retried next run", jobs.describe(record))
 
 
 def _statuses(rt: Runtime, records: list[JobRecord], report: PollReport) -> dict[str, _Status]:
@@ -276,6 +280,10 @@ def _resubmit(rt: Runtime, records: Iterable[JobRecord], report: PollReport) -> 
         except (SpeechServiceError, StorageTransientError) as exc:
             report.errors += 1
             log.warning("%s: resubmission failed, retried next run: %s", jobs.describe(record), exc)
+            continue
+        except Exception:  # one broken job must not stall every other job
+            report.errors += 1
+            log.exception("%s: resubmission failed unexpectedly", jobs.describe(record))
             continue
         report.resubmitted.append(record.key)
         if result.state is JobState.DEFERRED and result.error_code == THROTTLED_CODE:
