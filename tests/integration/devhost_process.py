@@ -135,11 +135,17 @@ def assert_each_input_once(
     *,
     note: str = "",
     failures_allowed: frozenset[str] = frozenset(),
+    stalled_runs: bool = False,
 ) -> list[str]:
     """One job per input version, ended with exactly one outcome, no duplicate POST.
 
     The outcome must be `done` with one set of outputs, or, for a job failed with a code in
     `failures_allowed`, an error report and no outputs. Returns the names that failed.
+
+    `stalled_runs`: a run stalled past the job's lease (a storage outage longer than the
+    tests' 5 s JOB_LEASE_SECONDS; in production the lease equals functionTimeout) may still
+    POST once the lease passed to another run; it then loses the record update and deletes
+    its transcription at once. Then only "never two results per input" is checked.
     """
     service = BlobServiceClient.from_connection_string(connection_string)
     table = TableClient.from_connection_string(connection_string, env["JOBS_TABLE"])
@@ -175,6 +181,7 @@ def assert_each_input_once(
         # displayName after a crash (deleted, then submitted again): a POST whose outcome a
         # crash hid was adopted, never posted twice. And never two results for one input.
         key = row["RowKey"]
-        assert created[key] - failed_there[key] <= row["Attempts"], (row["BlobName"], note)
+        if not stalled_runs:
+            assert created[key] - failed_there[key] <= row["Attempts"], (row["BlobName"], note)
         assert succeeded[key] <= 1, (row["BlobName"], note)
     return failed

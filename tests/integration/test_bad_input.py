@@ -155,11 +155,6 @@ def test_bad_and_good_input_in_one_batch(pipeline: Pipeline) -> None:
     assert pipeline.stats()["transcriptions"]["live"] == 0  # nothing left on the service
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="complete.py: a deleted input is reported as InvalidRecordingsUri, and a superseded "
-    "version's late completion overwrites the newer version's outputs (fix pending)",
-)
 def test_blob_deleted_or_overwritten_while_its_job_runs(pipeline: Pipeline) -> None:
     deleted = pipeline.upload(DELETED, mono_call(), [["gone"]])
     first = pipeline.upload(OVERWRITTEN, mono_call(), [["first version"]])
@@ -193,6 +188,8 @@ def test_blob_deleted_or_overwritten_while_its_job_runs(pipeline: Pipeline) -> N
     versions = {r["BlobETag"]: r for r in rows[OVERWRITTEN]}
     assert len(versions) == 2
     assert versions[newest]["State"] == "done"
+    (older,) = [r for etag, r in versions.items() if etag != newest]
+    assert (older["State"], older["ErrorCode"]) == ("rejected", "Superseded")
     text = pipeline.output(output_name(OVERWRITTEN, "transcript.txt")).decode()
     assert "second version" in text.lower()  # the older version's late completion did not win
     assert "first version" not in text.lower()
