@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from shared.jobs import JobRecord
     from shared.runtime import Runtime
 
-__all__ = ["InputStatus", "input_status"]
+__all__ = ["InputStatus", "header_etag", "input_status"]
 
 
 class InputStatus(StrEnum):
@@ -34,6 +34,14 @@ class InputStatus(StrEnum):
 
 def _bare(etag: str) -> str:
     return etag.strip().strip('"')
+
+
+def header_etag(etag: str) -> str:
+    """An ETag as blob properties return it (quoted); listings may give it without quotes.
+
+    Job keys are made from the quoted form (`handle_new_blob` reads the properties).
+    """
+    return f'"{_bare(etag)}"'
 
 
 def input_status(rt: Runtime, record: JobRecord) -> InputStatus:

@@ -24,6 +24,7 @@ from azure.core.exceptions import AzureError, ResourceNotFoundError
 
 from shared import jobs
 from shared.errors import JobConflictError, StorageTransientError, TranscriptionAppError
+from shared.input_versions import header_etag
 from shared.jobs import JobRecord
 from shared.outcomes import fail_job
 from shared.poison_messages import (
@@ -280,7 +281,7 @@ def _record_for(rt: Runtime, parsed: BlobTriggerPoison) -> JobRecord | None:
             props = blob.get_blob_properties()
     except ResourceNotFoundError:
         return None  # deleted since: nothing left to report on
-    etag = parsed.etag or str(props.etag)
+    etag = header_etag(parsed.etag or str(props.etag))
     key = jobs.job_key(parsed.container, parsed.name, etag)
     record = rt.store.get(key)
     if record is not None:

@@ -32,6 +32,7 @@ from azure.core.exceptions import ResourceNotFoundError
 
 from shared import jobs
 from shared.errors import SpeechServiceError, StorageTransientError
+from shared.input_versions import header_etag
 from shared.job_store import PARTITION
 from shared.jobs import JobState
 from shared.redrive import (
@@ -57,7 +58,6 @@ __all__ = [
     "SweepLimits",
     "SweepReport",
     "find_missing",
-    "header_etag",
     "key_filter",
     "run_sweep",
 ]
@@ -95,14 +95,6 @@ class SweepReport:
     finished_listing: bool = False
     errors: int = 0
     redrive: RedriveReport = field(default_factory=RedriveReport)
-
-
-def header_etag(etag: str) -> str:
-    """An ETag as blob properties return it (quoted); listings give it without quotes.
-
-    Job keys are made from the quoted form (`handle_new_blob` reads the properties).
-    """
-    return f'"{etag.strip(chr(34))}"'
 
 
 def key_filter(keys: Sequence[str]) -> str:

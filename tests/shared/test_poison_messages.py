@@ -7,6 +7,7 @@ import json
 
 import pytest
 
+from shared.input_versions import header_etag
 from shared.poison_messages import (
     PoisonMessageError,
     completion_body,
@@ -14,7 +15,6 @@ from shared.poison_messages import (
     parse_blob_trigger_poison,
     parse_completion_poison,
 )
-from shared.sweep import header_etag
 
 KEY = "tj-" + "a" * 40
 
