@@ -33,7 +33,8 @@ from devhost.services import (
     start_speech_emulator,
     wait_for,
 )
-from devhost.stack import prepare_storage
+from shared.settings import Settings
+from shared.storage import StorageClients, ensure_resources
 
 # Settings the app reads; the bench sets them all so nothing leaks in from the caller's shell.
 _APP_SETTING_PREFIXES = ("SPEECH_", "POLL_", "WEBHOOK_", "AzureWebJobs")
@@ -175,7 +176,10 @@ def running_stack(run_dir: Path, options: StackOptions) -> Iterator[Stack]:
         stack.callback(emulator.stop)
         secret = secrets.token_hex(16)
         settings = app_settings(azurite, emulator, options, secret)
-        prepare_storage(settings)
+        # The app's own routine creates its containers, table and queues (one source).
+        app_config = Settings.from_env(settings)
+        clients = StorageClients.from_setting(settings, app_config.storage_connection)
+        ensure_resources(clients, app_config)
         settings_file = run_dir / "local.settings.json"
         settings_file.write_text(
             json.dumps({"IsEncrypted": False, "Values": settings}, indent=2), encoding="utf-8"
