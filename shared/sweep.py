@@ -6,9 +6,9 @@ A timer (``SWEEP_SCHEDULE``, default hourly) runs `run_sweep`:
    ``<COMPLETION_QUEUE>-poison`` and blob-trigger poison messages for the input container,
    each up to POISON_REDRIVE_LIMIT times, then reports the job as failed;
 2. pages through the input container (5,000 names per listing page) and looks up each blob
-   version's job key in the job table, 14 keys per query (the Table service allows 15
-   comparisons per filter), a few queries at a time: 100k blobs cost 20 listings and ~7k
-   small queries. Blobs younger than `SweepLimits.grace` are skipped (their trigger is
+   version's job key in the job table with point reads, 16 at a time: 100k blobs cost 20
+   listings and 100k point reads (the cheapest Table operation; an OR of row keys would
+   scan the whole partition). Blobs younger than `SweepLimits.grace` are skipped (their trigger is
    probably still on its way). A blob version without a job record is submitted through
    the blob trigger's own entry point (`shared.submit.handle_new_blob`), up to
    `max_submitted` per run and only while Speech is not throttling; the rest get a
@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -58,14 +58,12 @@ __all__ = [
     "SweepLimits",
     "SweepReport",
     "find_missing",
-    "key_filter",
     "run_sweep",
 ]
 
 MISSED_TRIGGER_CODE: Final = "MissedTrigger"
 CURSOR_PARTITION: Final = "sweep"
 _CURSOR_ROW: Final = "cursor"
-_KEYS_PER_QUERY: Final = 14  # + the PartitionKey comparison = the service's limit of 15
 
 
 @dataclass(frozen=True)
@@ -76,7 +74,7 @@ class SweepLimits:
     max_examined: int = 200_000
     max_submitted: int = 100
     time_budget: timedelta = timedelta(minutes=4)
-    lookup_concurrency: int = 8
+    lookup_concurrency: int = 16
     max_poison_messages: int = 500
     # A poison message being handled stays hidden this long (a crash makes it reappear).
     poison_visibility_s: int = VISIBILITY_S
@@ -97,40 +95,27 @@ class SweepReport:
     redrive: RedriveReport = field(default_factory=RedriveReport)
 
 
-def key_filter(keys: Sequence[str]) -> str:
-    """The Table filter selecting job rows with any of `keys` (at most 14 of them)."""
-    if not 0 < len(keys) <= _KEYS_PER_QUERY:
-        raise ValueError(f"between 1 and {_KEYS_PER_QUERY} keys per query, got {len(keys)}")
-    for key in keys:
-        if not key.startswith(jobs.KEY_PREFIX) or "'" in key:
-            raise ValueError(f"not a job key: {key!r}")
-    rows = " or ".join(f"RowKey eq '{key}'" for key in keys)
-    return f"PartitionKey eq '{PARTITION}' and ({rows})"
+def find_missing(table: TableClient, keys: Sequence[str], *, concurrency: int = 16) -> set[str]:
+    """The subset of job `keys` that has no row in `table`: one point read each, in parallel.
 
+    Point reads, not ``RowKey eq 'a' or RowKey eq 'b'`` filters: the Table service serves an
+    OR of row keys with a scan of the whole partition, and every job is in one partition.
+    """
 
-def _chunks(items: Sequence[str], size: int) -> Iterable[Sequence[str]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
-def find_missing(table: TableClient, keys: Sequence[str], *, concurrency: int = 8) -> set[str]:
-    """The subset of job `keys` that has no row in `table` (batched queries, in parallel)."""
-
-    def existing(chunk: Sequence[str]) -> set[str]:
-        with storage_errors("look up jobs"):
-            return {
-                str(e["RowKey"]) for e in table.query_entities(key_filter(chunk), select=["RowKey"])
-            }
+    def exists(key: str) -> bool:
+        try:
+            with storage_errors("look up job"):
+                table.get_entity(PARTITION, key, select=["RowKey"])
+        except ResourceNotFoundError:
+            return False
+        return True
 
     unique = sorted(set(keys))
     if not unique:
         return set()
-    chunks = list(_chunks(unique, _KEYS_PER_QUERY))
-    found: set[str] = set()
-    with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(chunks)))) as pool:
-        for part in pool.map(existing, chunks):
-            found |= part
-    return set(unique) - found
+    with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(unique)))) as pool:
+        found = pool.map(exists, unique)
+        return {key for key, present in zip(unique, found, strict=True) if not present}
 
 
 def run_sweep(rt: Runtime, limits: SweepLimits | None = None) -> SweepReport:

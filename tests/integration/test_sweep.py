@@ -20,7 +20,7 @@ from devhost.services import Azurite, SpeechEmulator, wait_for
 from shared.poison_messages import BLOB_TRIGGER_POISON_QUEUE
 from shared.runtime import Runtime, runtime_for
 from shared.settings import get_settings
-from shared.sweep import CURSOR_PARTITION, SweepLimits, SweepReport, key_filter, run_sweep
+from shared.sweep import CURSOR_PARTITION, SweepLimits, SweepReport, run_sweep
 from tests.integration.harness import (
     Pipeline,
     delta,
@@ -158,15 +158,6 @@ def test_a_long_listing_continues_where_the_last_run_stopped(
     cursor = pipeline.table.get_entity(CURSOR_PARTITION, "cursor")
     assert cursor["Marker"] == ""  # the finished listing starts over next time
     pipeline.table.delete_entity(CURSOR_PARTITION, "cursor")
-
-
-def test_key_filter_respects_the_table_services_comparison_limit() -> None:
-    keys = [f"tj-{i:040x}" for i in range(14)]
-    assert key_filter(keys).count(" eq ") == 15
-    with pytest.raises(ValueError, match="between 1 and 14"):
-        key_filter([*keys, "tj-extra"])
-    with pytest.raises(ValueError, match="not a job key"):
-        key_filter(["x' or true or RowKey eq 'y"])
 
 
 def _poison_queue(pipeline: Pipeline, name: str) -> QueueClient:
