@@ -5,6 +5,9 @@ every output (idempotent overwrites), THEN delete the server-side transcription,
 the job done. A repeat of the same message finds the job done and does nothing; a repeat
 after a crash between the DELETE and the record update finds the transcription gone but the
 outputs in place, and just marks the job done.
+A DELETE that is throttled or fails transiently does not fail the completion: the job is
+saved as completing with `outputs_written`, the poller re-enqueues it when due, and that
+run only deletes and marks the job done (the outputs are not written twice).
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from datetime import timedelta
 from typing import Any, Final
 
 from shared import jobs
-from shared.errors import JobConflictError, SpeechNotFoundError
+from shared.errors import JobConflictError, SpeechNotFoundError, SpeechTransientError
 from shared.input_versions import InputStatus, input_status
 from shared.jobs import JobRecord, JobState
 from shared.outcomes import fail_job
@@ -34,6 +37,8 @@ __all__ = ["RESULT_FILE", "complete_job", "handle_completion_message", "parse_me
 
 RESULT_FILE: Final = "result.json"
 _UPLOAD_WORKERS: Final = 8
+# A DELETE that failed after the outputs were written is tried again after this (jittered).
+_DELETE_RETRY_S: Final = 15.0
 _CONTENT_TYPES: Final = {
     ".json": "application/json; charset=utf-8",
     ".txt": "text/plain; charset=utf-8",
@@ -84,6 +89,8 @@ def complete_job(rt: Runtime, record: JobRecord) -> JobRecord:
     if record.state in (JobState.SUBMITTED, JobState.RUNNING):
         # A push notification (web hook) may arrive before the poller saw the end.
         record = _finish_from_service(rt, record)
+    if record.state is JobState.COMPLETING and record.outputs_written:
+        return _delete_then_done(rt, record)
     if record.state is JobState.COMPLETING and input_status(rt, record) is InputStatus.CHANGED:
         return _drop_superseded(rt, record)
     if record.state is not JobState.COMPLETING:
@@ -182,7 +189,30 @@ def _complete_success(rt: Runtime, record: JobRecord) -> JobRecord:
         container,
         output_name(record.blob_name, "x")[:-2],
     )
-    rt.speech.delete(record.transcription_id)
+    return _delete_then_done(rt, record)
+
+
+def _delete_then_done(rt: Runtime, record: JobRecord) -> JobRecord:
+    """Delete the server-side job, then mark the job done; the outputs are already written.
+
+    A throttled or failed DELETE must not fail the completion (its retry would list, download
+    and write every output again): the job stays completing with `outputs_written`, and the
+    poller re-enqueues it when due, which then only deletes. It stays active until the
+    transcription is gone, so nothing is left behind on the service.
+    """
+    try:
+        rt.speech.delete(record.transcription_id)
+    except SpeechTransientError as exc:
+        now = rt.clock()
+        retry_at = now + defer_delay(exc.retry_after, minimum=_DELETE_RETRY_S)
+        log.warning(
+            "%s: outputs written; deleting transcription %s failed (%s), retried at %s",
+            jobs.describe(record),
+            record.transcription_id,
+            exc,
+            retry_at.isoformat(timespec="seconds"),
+        )
+        return rt.store.save(record, jobs.outputs_saved(record, now=now, retry_at=retry_at))
     return _mark_done(rt, record)
 
 

@@ -67,6 +67,7 @@ _PROPS: Final = {
     "error_code": "ErrorCode",
     "error_message": "ErrorMessage",
     "needs_lookup": "NeedsLookup",
+    "outputs_written": "OutputsWritten",
 }
 _INT_FIELDS: Final = ("blob_size", "attempts", "channels")
 _MAX_STRING = 30_000  # a Table string property holds 64 KiB (32K UTF-16 characters)

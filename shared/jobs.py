@@ -57,6 +57,7 @@ __all__ = [
     "must_look_up",
     "new_job",
     "observe",
+    "outputs_saved",
     "reject",
     "renew_lease",
     "submitted",
@@ -166,6 +167,9 @@ class JobRecord:
     # The outcome of an earlier POST is unknown (crash, timeout): before submitting again,
     # look for a transcription whose displayName is this job's key.
     needs_lookup: bool = False
+    # Completing: every output is written, only the server-side DELETE is left (it was
+    # throttled or failed); a later completion run just deletes and marks the job done.
+    outputs_written: bool = False
     version: str | None = None
 
     @property
@@ -280,6 +284,7 @@ def submitted(
         attempts=record.attempts + 1,
         next_check_at=now + first_check,
         needs_lookup=False,
+        outputs_written=False,
         service_status="NotStarted",
         channels=record.channels if channels is None else channels,
         audio_format=record.audio_format if audio_format is None else audio_format,
@@ -333,6 +338,15 @@ def finish(
 def renew_lease(record: JobRecord, *, now: datetime, lease: timedelta) -> JobRecord:
     """A completion is (re-)enqueued: wait `lease` before enqueueing it again."""
     return _move(record, Event.RENEW_LEASE, now, next_check_at=now + lease)
+
+
+def outputs_saved(record: JobRecord, *, now: datetime, retry_at: datetime) -> JobRecord:
+    """Every output is written but the DELETE failed: stay completing, delete at `retry_at`.
+
+    The job stays active (so the poller re-enqueues it when due) until the server-side
+    transcription is gone; the outputs are not written again.
+    """
+    return _move(record, Event.RENEW_LEASE, now, next_check_at=retry_at, outputs_written=True)
 
 
 def complete(record: JobRecord, *, now: datetime) -> JobRecord:

@@ -43,6 +43,8 @@ log = logging.getLogger(__name__)
 __all__ = ["PollReport", "enqueue_completion", "mark_finished", "poll"]
 
 _PAGE_SIZE: Final = 100
+# Resubmissions per poller run when no rate limit is set (else one window's share).
+_MAX_RESUBMITS_UNLIMITED: Final = 200
 
 
 @dataclass
@@ -274,7 +276,15 @@ def _time_out(rt: Runtime, record: JobRecord, report: PollReport) -> None:
 
 
 def _resubmit(rt: Runtime, records: Iterable[JobRecord], report: PollReport) -> None:
-    for record in records:
+    """(Re)submit due received/deferred jobs: longest waiting first, a bounded number per run.
+
+    Each submission goes through the client's rate limiter with the lowest priority, so this
+    never takes the quota from completions; the first one it refuses ends the run's share.
+    """
+    limit = rt.settings.speech_rate_limit
+    cap = limit.submission_cap if limit is not None else _MAX_RESUBMITS_UNLIMITED
+    ordered = sorted(records, key=lambda r: (r.next_check_at or r.created, r.created))
+    for record in ordered[:cap]:
         try:
             result = resume_job(rt, record)
         except (SpeechServiceError, StorageTransientError) as exc:

@@ -89,8 +89,12 @@ class RetryPolicy:
             raise ValueError(f"max_retry_wait must not be negative, got {self.max_retry_wait}")
 
     def backoff(self, exc: Exception) -> bool | float:
-        """stamina backoff hook: False = no retry, True = exponential backoff, float = wait this."""
-        if not isinstance(exc, SpeechTransientError):
+        """stamina backoff hook: False = no retry, True = exponential backoff, float = wait this.
+
+        An error marked `not_sent` (the client's own rate limiter said no after waiting) is
+        not retried here: its caller defers instead.
+        """
+        if not isinstance(exc, SpeechTransientError) or getattr(exc, "not_sent", False):
             return False
         if exc.retry_after is None:
             return True

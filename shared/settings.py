@@ -17,6 +17,7 @@ from typing import Final
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 from shared.errors import ConfigurationError
+from shared.rate_limit import RateLimit, parse_rate_limit
 
 SUPPORTED_API_VERSIONS: Final = ("2024-11-15", "2025-10-15")
 PUNCTUATION_MODES: Final = ("None", "Dictated", "Automatic", "DictatedAndAutomatic")
@@ -43,6 +44,7 @@ class Secret(str):
 
 
 _NO_SECRET: Final = Secret("")
+_DEFAULT_RATE_LIMIT: Final = RateLimit(90, 10.0)
 
 
 @dataclass(frozen=True)
@@ -84,6 +86,8 @@ class Settings:
     speech_max_concurrency: int = 8
     speech_timeout_seconds: float = 30.0
     speech_max_attempts: int = 5
+    # Client-side limit on Speech calls (None = off); just under S0's 100 per 10 s.
+    speech_rate_limit: RateLimit | None = _DEFAULT_RATE_LIMIT
     webhook_secret: Secret = _NO_SECRET
 
     @property
@@ -159,6 +163,7 @@ def _parse(env: Mapping[str, str]) -> Settings:
         speech_max_concurrency=int(r.number("SPEECH_MAX_CONCURRENCY", 8, 1, 64, integer=True)),
         speech_timeout_seconds=r.number("SPEECH_TIMEOUT_SECONDS", 30.0, 1.0, 600.0),
         speech_max_attempts=int(r.number("SPEECH_MAX_ATTEMPTS", 5, 1, 20, integer=True)),
+        speech_rate_limit=r.rate_limit("SPEECH_RATE_LIMIT", "90/10"),
         webhook_secret=Secret(r.text("WEBHOOK_SECRET", "")),
     )
     _check_storage_connection(env, settings.storage_connection)
@@ -277,6 +282,14 @@ class _Reader:
         if raw in ("0", "false", "no", "off"):
             return False
         raise ConfigurationError(name, f"expected true or false, got {raw!r}")
+
+    def rate_limit(self, name: str, default: str) -> RateLimit | None:
+        try:
+            return parse_rate_limit(self.text(name, default))
+        except ValueError as exc:
+            raise ConfigurationError(
+                name, f"{exc} (the Speech S0 tier allows 100 per 10 s; F0 far fewer)"
+            ) from None
 
     def csv(self, name: str, default: str) -> list[str]:
         return [part.strip() for part in self.text(name, default).split(",") if part.strip()]

@@ -46,6 +46,13 @@ from shared.errors import (
     SpeechTransientError,
     redact_url,
 )
+from shared.rate_limit import (
+    CallPurpose,
+    RateLimit,
+    RateLimitedError,
+    RateLimiter,
+    shared_limiter,
+)
 from shared.retry import RetryPolicy, parse_retry_after
 from shared.speech_models import Transcription, TranscriptionFile
 
@@ -68,6 +75,19 @@ _URL_RE: Final = re.compile(r"https?://[^\s'\"<>]+", re.IGNORECASE)
 _SIG_RE: Final = re.compile(r"(sig|signature)=[^&\s'\"]+", re.IGNORECASE)
 
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+# Which share of the rate limit each operation draws from (see shared/rate_limit.py).
+_PURPOSES: Final = {
+    "submit": CallPurpose.SUBMISSION,
+    "get": CallPurpose.STATUS,
+    "list": CallPurpose.STATUS,
+    "list_files": CallPurpose.COMPLETION,
+    "delete": CallPurpose.COMPLETION,
+}
+# A submission waits this long for a slot, then gives up so the job is deferred: a blob
+# trigger should not hold its slot for long while completions take the quota.
+SUBMIT_MAX_WAIT_S: Final = 5.0
+# A 429 without Retry-After still pauses every caller this long.
+_DEFAULT_PAUSE_S: Final = 1.0
 
 
 class _RedactUrlQueries(logging.Filter):
@@ -123,6 +143,8 @@ class SpeechClient:
         max_retry_wait: float = 30.0,
         transport: httpx.BaseTransport | None = None,
         max_connections: int = 16,
+        rate_limit: RateLimit | None = None,
+        limiter: RateLimiter | None = None,
     ) -> None:
         parts = urlsplit(endpoint.strip())
         if parts.scheme not in ("http", "https") or not parts.netloc or parts.query:
@@ -148,6 +170,8 @@ class SpeechClient:
             headers={"Accept": "application/json"},
         )
         self.request_count = 0
+        # One limiter per endpoint and process: the quota is the resource's, not ours.
+        self._limiter = limiter or (shared_limiter(self._base, rate_limit) if rate_limit else None)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SpeechClient:
@@ -166,6 +190,7 @@ class SpeechClient:
             timeout=settings.speech_timeout_seconds,
             max_attempts=settings.speech_max_attempts,
             max_connections=max(16, settings.speech_max_concurrency),
+            rate_limit=settings.speech_rate_limit,
         )
 
     def __repr__(self) -> str:
@@ -405,6 +430,7 @@ class SpeechClient:
                 extra["api-version"] = self._api_version
             # Merged, not replaced: a @nextLink carries its own skip/top/filter.
             request_url = request_url.copy_merge_params(extra)
+            self._take_slot(operation)
             with self._lock:
                 self.request_count += 1
         shown = redact_url(url)
@@ -433,10 +459,36 @@ class SpeechClient:
         if response.is_success:
             return response
         failure = self._error_for(operation, response, headers)
+        if response.status_code == 429 and self._limiter is not None:
+            # Everyone in this process backs off together, not each thread after ~1 s.
+            self._limiter.pause(
+                failure.retry_after if failure.retry_after is not None else _DEFAULT_PAUSE_S
+            )
         if response.status_code == 401 and self._credential is not None:
             with self._lock:
                 self._token = None  # the token may have been revoked; fetch a new one next time
         raise failure
+
+    def _take_slot(self, operation: str) -> None:
+        """Wait for the rate limiter; raise RateLimitedError (nothing sent) when it says no.
+
+        Submissions wait briefly (the caller defers the job); completion and status calls
+        wait up to `max_retry_wait`, as they would for a Retry-After.
+        """
+        if self._limiter is None:
+            return
+        purpose = _PURPOSES.get(operation, CallPurpose.STATUS)
+        max_wait = (
+            SUBMIT_MAX_WAIT_S if purpose is CallPurpose.SUBMISSION else self._policy.max_retry_wait
+        )
+        if self._limiter.acquire(purpose, max_wait=max_wait):
+            return
+        wait = max(self._limiter.wait_estimate(purpose), _DEFAULT_PAUSE_S)
+        raise RateLimitedError(
+            f"client-side rate limit {self._limiter.limit} reached; not sent",
+            retry_after=wait,
+            operation=operation,
+        )
 
     def _auth_headers(self, operation: str) -> dict[str, str]:
         if self._key:
@@ -512,6 +564,8 @@ class SpeechClient:
 
 def _may_have_been_processed(exc: SpeechTransientError) -> bool:
     """False only when the failure proves the service did not act on the request."""
+    if isinstance(exc, RateLimitedError):
+        return False  # the client's own limiter held it back: nothing was sent
     if exc.status is not None:
         return exc.status not in _NOT_PROCESSED_STATUSES
     return not isinstance(exc.__context__, _NOT_SENT_ERRORS)

@@ -1,0 +1,182 @@
+"""Client-side rate limiting for Speech API calls: a sliding window with priorities.
+
+The Speech service allows a fixed number of requests per sliding window (S0: 100 per
+10 s) and answers the rest with 429. Sending into a full window only earns 429s, which
+count against the quota too, so the client waits for a slot instead. Not every call is
+equal: a completion (list files, delete) turns finished work into outputs, a status call
+keeps polling alive, a submission only adds more work. Submissions may use the window
+only down to a reserve (`RateLimit.reserve`, a fraction of it), so completions and polls
+go first when the quota is scarce. A real 429's `Retry-After` is fed back with `pause`,
+so every thread of the process backs off together.
+
+One limiter per endpoint and process (`shared_limiter`): the quota belongs to the Speech
+resource, not to one client object. The clock and the sleep are injectable, so tests run
+without sleeping.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Final
+
+from shared.errors import SpeechThrottledError
+
+__all__ = [
+    "CallPurpose",
+    "RateLimit",
+    "RateLimitedError",
+    "RateLimiter",
+    "parse_rate_limit",
+    "shared_limiter",
+]
+
+_RATE_RE: Final = re.compile(r"^\s*(\d+)\s*/\s*(\d+(?:\.\d+)?)\s*$")
+_OFF: Final = frozenset({"0", "off", "none", "false", "no"})
+
+
+class CallPurpose(StrEnum):
+    """Why a Speech call is made; decides its share of the window."""
+
+    COMPLETION = "completion"  # list files, delete: finished work becomes outputs
+    STATUS = "status"  # get / list transcriptions: polling
+    SUBMISSION = "submission"  # POST: new work, only from what the others leave
+
+
+class RateLimitedError(SpeechThrottledError):
+    """The client's own limiter refused a call (no request was sent); defer like a 429.
+
+    Not retried inside the client (`not_sent`): the limiter already waited as long as the
+    caller may, and its estimate is in `retry_after` for the deferral.
+    """
+
+    not_sent = True
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    """`calls` per sliding window of `per_seconds`; submissions keep `reserve` of it free."""
+
+    calls: int
+    per_seconds: float
+    reserve: float = 0.3
+
+    def __post_init__(self) -> None:
+        if self.calls < 1 or self.per_seconds <= 0:
+            raise ValueError("a rate limit needs at least 1 call per a positive time")
+        if not 0.0 <= self.reserve < 1.0:
+            raise ValueError(f"reserve must be a fraction in [0, 1), got {self.reserve}")
+
+    @property
+    def submission_cap(self) -> int:
+        """How many calls of a window submissions may take (at least one)."""
+        return max(1, int(self.calls * (1.0 - self.reserve)))
+
+    def __str__(self) -> str:
+        return f"{self.calls}/{self.per_seconds:g}"
+
+
+def parse_rate_limit(text: str) -> RateLimit | None:
+    """``"90/10"`` -> 90 calls per 10 s; ``"0"``/``"off"`` -> None (no limit).
+
+    Raises ValueError naming the expected form for anything else.
+    """
+    value = text.strip().lower()
+    if value in _OFF:
+        return None
+    match = _RATE_RE.match(value)
+    if match is None:
+        raise ValueError(f"expected CALLS/SECONDS such as 90/10, or 0/off to disable; got {text!r}")
+    calls, seconds = int(match.group(1)), float(match.group(2))
+    if calls < 1 or seconds <= 0:
+        raise ValueError(f"expected at least 1 call per a positive number of seconds; got {text!r}")
+    return RateLimit(calls, seconds)
+
+
+class RateLimiter:
+    """A thread-safe sliding-window limiter with per-purpose caps and a shared pause.
+
+    `try_acquire` is the pure decision (take a slot now, or say how long until one may
+    free up); `acquire` waits for it with the injected `sleep`, up to `max_wait` seconds.
+    """
+
+    def __init__(
+        self,
+        limit: RateLimit,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.limit = limit
+        self._clock = clock
+        self._sleep = sleep
+        self._lock = threading.Lock()
+        self._sent: deque[float] = deque()  # times of the calls in the current window
+        self._paused_until = 0.0
+
+    def _cap(self, purpose: CallPurpose) -> int:
+        if purpose is CallPurpose.SUBMISSION:
+            return self.limit.submission_cap
+        return self.limit.calls
+
+    def try_acquire(self, purpose: CallPurpose) -> float:
+        """Take a slot and return 0.0, or take nothing and return the seconds to wait."""
+        with self._lock:
+            now = self._clock()
+            if now < self._paused_until:
+                return self._paused_until - now
+            horizon = now - self.limit.per_seconds
+            while self._sent and self._sent[0] <= horizon:
+                self._sent.popleft()
+            cap = self._cap(purpose)
+            if len(self._sent) < cap:
+                self._sent.append(now)
+                return 0.0
+            # The slot frees when the call `cap`-th from the end leaves the window.
+            return max(self._sent[len(self._sent) - cap] - horizon, 1e-3)
+
+    def acquire(self, purpose: CallPurpose, *, max_wait: float) -> bool:
+        """Wait (at most `max_wait` s) for a slot; False when none came in time."""
+        deadline = self._clock() + max_wait
+        while True:
+            delay = self.try_acquire(purpose)
+            if delay == 0.0:
+                return True
+            now = self._clock()
+            if now + delay > deadline:
+                return False
+            self._sleep(delay)
+
+    def pause(self, seconds: float) -> None:
+        """The service said 429 / Retry-After: nobody sends for `seconds` (never shortens)."""
+        with self._lock:
+            self._paused_until = max(self._paused_until, self._clock() + max(seconds, 0.0))
+
+    def wait_estimate(self, purpose: CallPurpose) -> float:
+        """Seconds until a call of `purpose` could go (0.0 now); takes nothing."""
+        with self._lock:
+            now = self._clock()
+            if now < self._paused_until:
+                return self._paused_until - now
+            horizon = now - self.limit.per_seconds
+            live = [t for t in self._sent if t > horizon]
+            cap = self._cap(purpose)
+            return 0.0 if len(live) < cap else live[len(live) - cap] - horizon
+
+
+_registry: dict[tuple[str, RateLimit], RateLimiter] = {}
+_registry_lock = threading.Lock()
+
+
+def shared_limiter(endpoint: str, limit: RateLimit) -> RateLimiter:
+    """The process-wide limiter for `endpoint` at `limit` (created on first use)."""
+    with _registry_lock:
+        limiter = _registry.get((endpoint, limit))
+        if limiter is None:
+            limiter = _registry[(endpoint, limit)] = RateLimiter(limit)
+        return limiter
