@@ -85,7 +85,7 @@ def test_stereo_result(scripted_emulator: SpeechEmulator, azurite: Azurite, fmt:
     assert best.display_words[-1].display_text == "calling."
     assert all("speaker" not in p.model_dump(by_alias=True, exclude_none=True) for p in phrases)
     combined = {c.channel: c.display for c in result.combined_recognized_phrases}
-    assert combined == {0: "Thank you for calling. How can i help.", 1: "My card was declined."}
+    assert combined == {0: "Thank you for calling. How can I help.", 1: "My card was declined."}
 
 
 def test_mono_with_diarization_and_placeholder(
