@@ -6,8 +6,11 @@ count against the quota too, so the client waits for a slot instead. Not every c
 equal: a completion (list files, delete) turns finished work into outputs, a status call
 keeps polling alive, a submission only adds more work. Submissions may use the window
 only down to a reserve (`RateLimit.reserve`, a fraction of it), so completions and polls
-go first when the quota is scarce. A real 429's `Retry-After` is fed back with `pause`,
-so every thread of the process backs off together.
+go first when the quota is scarce. Submissions are also paced to their own share of the
+window (`RateLimit.submission_share`): each one brings two completion calls about a
+processing time later, so submitting faster than a third of the quota only builds a burst
+of finished jobs that the quota cannot collect in time. A real 429's `Retry-After` is fed
+back with `pause`, so every thread of the process backs off together.
 
 One limiter per endpoint and process (`shared_limiter`): the quota belongs to the Speech
 resource, not to one client object. The clock and the sleep are injectable, so tests run
@@ -60,21 +63,33 @@ class RateLimitedError(SpeechThrottledError):
 
 @dataclass(frozen=True)
 class RateLimit:
-    """`calls` per sliding window of `per_seconds`; submissions keep `reserve` of it free."""
+    """`calls` per sliding window of `per_seconds`.
+
+    Submissions take at most `submission_share` of a window's calls, and none while fewer
+    than `reserve` of the window is left for completions and polls.
+    """
 
     calls: int
     per_seconds: float
-    reserve: float = 0.3
+    submission_share: float = 0.3
+    reserve: float = 0.1
 
     def __post_init__(self) -> None:
         if self.calls < 1 or self.per_seconds <= 0:
             raise ValueError("a rate limit needs at least 1 call per a positive time")
         if not 0.0 <= self.reserve < 1.0:
             raise ValueError(f"reserve must be a fraction in [0, 1), got {self.reserve}")
+        if not 0.0 < self.submission_share <= 1.0:
+            raise ValueError(f"submission_share must be in (0, 1], got {self.submission_share}")
 
     @property
     def submission_cap(self) -> int:
-        """How many calls of a window submissions may take (at least one)."""
+        """How many submissions one window may hold (at least one)."""
+        return max(1, int(self.calls * self.submission_share))
+
+    @property
+    def submission_total_cap(self) -> int:
+        """A submission goes only while the window holds fewer calls than this."""
         return max(1, int(self.calls * (1.0 - self.reserve)))
 
     def __str__(self) -> str:
@@ -117,12 +132,8 @@ class RateLimiter:
         self._sleep = sleep
         self._lock = threading.Lock()
         self._sent: deque[float] = deque()  # times of the calls in the current window
+        self._submitted: deque[float] = deque()  # times of the submissions among them
         self._paused_until = 0.0
-
-    def _cap(self, purpose: CallPurpose) -> int:
-        if purpose is CallPurpose.SUBMISSION:
-            return self.limit.submission_cap
-        return self.limit.calls
 
     def try_acquire(self, purpose: CallPurpose) -> float:
         """Take a slot and return 0.0, or take nothing and return the seconds to wait."""
@@ -130,15 +141,29 @@ class RateLimiter:
             now = self._clock()
             if now < self._paused_until:
                 return self._paused_until - now
-            horizon = now - self.limit.per_seconds
-            while self._sent and self._sent[0] <= horizon:
-                self._sent.popleft()
-            cap = self._cap(purpose)
-            if len(self._sent) < cap:
-                self._sent.append(now)
-                return 0.0
-            # The slot frees when the call `cap`-th from the end leaves the window.
-            return max(self._sent[len(self._sent) - cap] - horizon, 1e-3)
+            horizon = self._trim(now)
+            delay = self._delay(purpose, horizon)
+            if delay > 0.0:
+                return delay
+            self._sent.append(now)
+            if purpose is CallPurpose.SUBMISSION:
+                self._submitted.append(now)
+            return 0.0
+
+    def _delay(self, purpose: CallPurpose, horizon: float) -> float:
+        """Seconds until `purpose` may send, the window already trimmed to `horizon`."""
+        limits = [(self._sent, self.limit.calls)]
+        if purpose is CallPurpose.SUBMISSION:
+            limits = [
+                (self._sent, self.limit.submission_total_cap),
+                (self._submitted, self.limit.submission_cap),
+            ]
+        delay = 0.0
+        for times, cap in limits:
+            if len(times) >= cap:
+                # A slot frees when the call `cap`-th from the end leaves the window.
+                delay = max(delay, times[len(times) - cap] - horizon, 1e-3)
+        return delay
 
     def acquire(self, purpose: CallPurpose, *, max_wait: float) -> bool:
         """Wait (at most `max_wait` s) for a slot; False when none came in time."""
@@ -163,10 +188,15 @@ class RateLimiter:
             now = self._clock()
             if now < self._paused_until:
                 return self._paused_until - now
-            horizon = now - self.limit.per_seconds
-            live = [t for t in self._sent if t > horizon]
-            cap = self._cap(purpose)
-            return 0.0 if len(live) < cap else live[len(live) - cap] - horizon
+            return self._delay(purpose, self._trim(now))
+
+    def _trim(self, now: float) -> float:
+        """Drop calls that left the window; returns the window's start."""
+        horizon = now - self.limit.per_seconds
+        for times in (self._sent, self._submitted):
+            while times and times[0] <= horizon:
+                times.popleft()
+        return horizon
 
 
 _registry: dict[tuple[str, RateLimit], RateLimiter] = {}

@@ -85,7 +85,7 @@ _PURPOSES: Final = {
 }
 # A submission waits this long for a slot, then gives up so the job is deferred: a blob
 # trigger should not hold its slot for long while completions take the quota.
-SUBMIT_MAX_WAIT_S: Final = 5.0
+SUBMIT_MAX_WAIT_S: Final = 10.0
 # A 429 without Retry-After still pauses every caller this long.
 _DEFAULT_PAUSE_S: Final = 1.0
 

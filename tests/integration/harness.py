@@ -81,6 +81,9 @@ def env_for(azurite: Azurite, emulator: SpeechEmulator, tag: str) -> dict[str, s
         "COMPLETION_QUEUE": f"{tag}-done-{uid}",
         "POLL_MIN_INTERVAL_SECONDS": "0",
         "SPEECH_MAX_ATTEMPTS": "2",
+        # The emulator has no rate limit unless a test sets one; the app's own limiter
+        # (90 calls / 10 s) would only slow bulk tests down. Tests of it set their own.
+        "SPEECH_RATE_LIMIT": "off",
     }
 
 

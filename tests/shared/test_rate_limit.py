@@ -35,14 +35,15 @@ class FakeClock:
 
 
 def limiter(
-    calls: int = 10, per: float = 10.0, reserve: float = 0.3
+    calls: int = 10, per: float = 10.0, share: float = 0.3, reserve: float = 0.1
 ) -> tuple[RateLimiter, FakeClock]:
     clock = FakeClock()
-    return RateLimiter(RateLimit(calls, per, reserve), clock=clock, sleep=clock.sleep), clock
+    limit = RateLimit(calls, per, submission_share=share, reserve=reserve)
+    return RateLimiter(limit, clock=clock, sleep=clock.sleep), clock
 
 
 def test_window_allows_calls_then_says_when_the_oldest_leaves() -> None:
-    lim, clock = limiter(calls=3, per=10.0, reserve=0.0)
+    lim, clock = limiter(calls=3, per=10.0)
     for _ in range(3):
         assert lim.try_acquire(CallPurpose.STATUS) == 0.0
         clock.now += 1.0
@@ -52,32 +53,34 @@ def test_window_allows_calls_then_says_when_the_oldest_leaves() -> None:
     assert lim.try_acquire(CallPurpose.STATUS) == 0.0
 
 
-def test_submissions_keep_a_reserve_for_completions_and_polls() -> None:
-    lim, _ = limiter(calls=10, reserve=0.3)
+def test_submissions_are_paced_to_their_share_of_the_window() -> None:
+    lim, clock = limiter(calls=10, share=0.3)
     granted = 0
     while lim.try_acquire(CallPurpose.SUBMISSION) == 0.0:
         granted += 1
-    assert granted == 7  # 30 % of the window is left for the others
-    assert lim.try_acquire(CallPurpose.SUBMISSION) > 0.0
-    for _ in range(3):
+    assert granted == 3  # 30 % of the window
+    assert lim.try_acquire(CallPurpose.SUBMISSION) == pytest.approx(10.0)
+    for _ in range(7):  # completions and polls still have the rest
         assert lim.try_acquire(CallPurpose.COMPLETION) == 0.0
-    assert lim.try_acquire(CallPurpose.COMPLETION) > 0.0
     assert lim.try_acquire(CallPurpose.STATUS) > 0.0
+    clock.now += 10.0
+    assert lim.try_acquire(CallPurpose.SUBMISSION) == 0.0
 
 
-def test_a_submission_waits_for_the_reserve_line_not_just_a_free_slot() -> None:
-    lim, clock = limiter(calls=10, reserve=0.3)
+def test_a_submission_leaves_the_reserve_to_completions_and_polls() -> None:
+    lim, clock = limiter(calls=10, share=1.0, reserve=0.1)
     for _ in range(9):  # completions fill 9 of 10
         assert lim.try_acquire(CallPurpose.COMPLETION) == 0.0
         clock.now += 1.0
-    # At t=9 one slot is free for a completion, but a submission needs usage below 7:
-    # the calls of t=0,1,2 must leave the window first (at t=12), 3 s from now.
-    assert lim.try_acquire(CallPurpose.SUBMISSION) == pytest.approx(3.0)
+    # At t=9 one slot is free, but it is the reserve: a submission waits for the call of
+    # t=0 to leave the window (at t=10), a completion takes the slot at once.
+    assert lim.try_acquire(CallPurpose.SUBMISSION) == pytest.approx(1.0)
     assert lim.try_acquire(CallPurpose.COMPLETION) == 0.0
+    assert lim.try_acquire(CallPurpose.STATUS) == pytest.approx(1.0)
 
 
 def test_acquire_waits_with_the_injected_sleep_and_gives_up_at_max_wait() -> None:
-    lim, clock = limiter(calls=2, per=10.0, reserve=0.0)
+    lim, clock = limiter(calls=2, per=10.0)
     assert lim.acquire(CallPurpose.STATUS, max_wait=0.0)
     assert lim.acquire(CallPurpose.STATUS, max_wait=0.0)
     assert not lim.acquire(CallPurpose.STATUS, max_wait=5.0)  # a slot frees only in 10 s
@@ -156,8 +159,8 @@ def test_client_refuses_a_submission_without_sending_when_the_window_is_full() -
         sent.append(request)
         return httpx.Response(201, json=_JOB)
 
-    lim, _clock = limiter(calls=10, reserve=0.3)
-    for _ in range(7):
+    lim, _clock = limiter(calls=10, per=100.0, reserve=0.3)
+    for _ in range(7):  # 7 of 10 used: a submission would eat into the 30 % reserve
         assert lim.try_acquire(CallPurpose.STATUS) == 0.0
     client = _client(httpx.MockTransport(handle), lim)
     with pytest.raises(RateLimitedError) as caught:
