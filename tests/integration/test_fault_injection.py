@@ -6,8 +6,9 @@ completion) with whole batches under: a sustained rate limit, a mix of 5xx answe
 
 The app's clock runs 60x faster than real time here, so its one-minute deferrals and
 ten-minute leases pass in seconds; the emulator's rate-limit window is real time. Completion
-messages are delivered like the host does it: a failed run puts the message back, and more
-than five failed runs of one message (the host's poison threshold) fail the test.
+messages are delivered like the host does it: a failed run puts the message back, visible
+again a few seconds later, and a fifth failed run of one message (the host's poison
+threshold) fails the test.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ pytestmark = pytest.mark.integration
 
 TERMINAL = ("done", "failed", "rejected")
 SPEEDUP = 60.0
+RETRY_DELAY_S = 3
 
 
 class FastClock:
@@ -93,7 +95,9 @@ def _deliver(pipeline: Pipeline, tries: Counter[str]) -> None:
         except Exception:  # the host logs it and retries the message
             tries[key] += 1
             assert tries[key] < 5, f"{key}: would have gone to the poison queue"
-            pipeline.queue.send_message(base64.b64encode(message.get_body()).decode())
+            # Visible again a little later, as after the host's visibilityTimeout (30 s there).
+            body = base64.b64encode(message.get_body()).decode()
+            pipeline.queue.send_message(body, visibility_timeout=RETRY_DELAY_S)
 
 
 def _submit_all(pipeline: Pipeline, blobs: list[Any]) -> None:
