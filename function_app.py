@@ -8,6 +8,8 @@ The functions:
   to the completion queue, resubmit deferred ones, time out stuck ones (`shared.poll`).
 * ``complete`` queue trigger on ``%COMPLETION_QUEUE%``: write transcripts or the error
   report, delete the server-side job (`shared.complete`).
+* ``sweep``    timer on ``%SWEEP_SCHEDULE%`` (hourly): submit recordings no trigger saw,
+  re-drive poison messages a bounded number of times, then report them (`shared.sweep`).
 * ``speech_webhook`` HTTP trigger on ``/api/speech-webhook``: Speech web hook callbacks; a
   signed completion event hands that job to the completion queue at once
   (`shared.webhook_handler`). Polling stays as the safety net.
@@ -85,6 +87,20 @@ def poll(timer: func.TimerRequest) -> None:
     if timer.past_due:
         log.info("poll: running late (the previous run or the host was busy)")
     poll_jobs(runtime_for(get_settings()))
+
+
+@app.function_name("sweep")
+@app.timer_trigger(
+    arg_name="timer",
+    schedule=_setting_ref("SWEEP_SCHEDULE", settings.sweep_schedule),
+    run_on_startup=False,
+)
+def sweep(timer: func.TimerRequest) -> None:
+    """Submit recordings no trigger saw; re-drive poison messages, then report them."""
+    from shared.runtime import runtime_for  # noqa: PLC0415 - lazy: lean cold start
+    from shared.sweep import run_sweep  # noqa: PLC0415
+
+    run_sweep(runtime_for(get_settings()))
 
 
 @app.function_name("complete")

@@ -29,6 +29,7 @@ CONFIGURED = {
     "ERROR_CONTAINER": "transcription-errors",
     "COMPLETION_QUEUE": "transcription-completions",
     "POLL_SCHEDULE": "*/10 * * * * *",
+    "SWEEP_SCHEDULE": "0 */30 * * * *",
 }
 APP_SETTINGS = (
     "INPUT_CONTAINER",
@@ -36,6 +37,7 @@ APP_SETTINGS = (
     "ERROR_CONTAINER",
     "COMPLETION_QUEUE",
     "POLL_SCHEDULE",
+    "SWEEP_SCHEDULE",
     "BLOB_TRIGGER_SOURCE",
     "STORAGE_CONNECTION",
     "SPEECH_ENDPOINT",
@@ -72,7 +74,7 @@ def only(bindings: list[dict[str, Any]]) -> dict[str, Any]:
 
 def test_functions_with_setting_references(monkeypatch: pytest.MonkeyPatch) -> None:
     fns = index(monkeypatch, CONFIGURED)
-    assert set(fns) == {"submit", "poll", "complete", "speech_webhook"}
+    assert set(fns) == {"submit", "poll", "complete", "sweep", "speech_webhook"}
 
     submit = only(fns["submit"][0])
     assert submit["type"] == "blobTrigger"
@@ -85,6 +87,10 @@ def test_functions_with_setting_references(monkeypatch: pytest.MonkeyPatch) -> N
     assert poll["type"] == "timerTrigger"
     assert poll["schedule"] == "%POLL_SCHEDULE%"
     assert poll["runOnStartup"] is False
+
+    sweep = only(fns["sweep"][0])
+    assert sweep["type"] == "timerTrigger"
+    assert sweep["schedule"] == "%SWEEP_SCHEDULE%"
 
     complete = only(fns["complete"][0])
     assert complete["type"] == "queueTrigger"
@@ -133,6 +139,7 @@ def test_unset_settings_index_with_their_defaults(monkeypatch: pytest.MonkeyPatc
     fns = index(monkeypatch, env)
     assert only(fns["submit"][0])["path"] == "audio-input/{name}"
     assert only(fns["poll"][0])["schedule"] == "0 * * * * *"
+    assert only(fns["sweep"][0])["schedule"] == "0 0 * * * *"
     assert only(fns["complete"][0])["queueName"] == "transcription-completions"
 
 
