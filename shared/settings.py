@@ -64,6 +64,7 @@ class Settings:
     completion_queue: str = "transcription-completions"
     poll_schedule: str = "0 * * * * *"
     sweep_schedule: str = "0 0 * * * *"
+    sweep_min_age_seconds: float = 600.0
     blob_trigger_source: str = "LogsAndContainerScan"
     sas_validity_hours: float = 2.0
     time_to_live_hours: int = 48
@@ -141,6 +142,7 @@ def _parse(env: Mapping[str, str]) -> Settings:
         ),
         poll_schedule=r.schedule("POLL_SCHEDULE", "0 * * * * *"),
         sweep_schedule=r.schedule("SWEEP_SCHEDULE", "0 0 * * * *"),
+        sweep_min_age_seconds=r.number("SWEEP_MIN_AGE_SECONDS", 600.0, 0.0, 86_400.0),
         blob_trigger_source=r.blob_source("BLOB_TRIGGER_SOURCE"),
         sas_validity_hours=r.number("SAS_VALIDITY_HOURS", 2.0, 0.25, 168.0),
         time_to_live_hours=int(r.number("TIME_TO_LIVE_HOURS", 48, 6, 744, integer=True)),

@@ -120,7 +120,9 @@ def find_missing(table: TableClient, keys: Sequence[str], *, concurrency: int = 
 
 def run_sweep(rt: Runtime, limits: SweepLimits | None = None) -> SweepReport:
     """One sweep run: re-drive poison messages, then submit blobs that have no job."""
-    limits = limits or SweepLimits()
+    # Blobs younger than SWEEP_MIN_AGE_SECONDS are left to the blob trigger, which may
+    # simply not have seen them yet.
+    limits = limits or SweepLimits(grace=timedelta(seconds=rt.settings.sweep_min_age_seconds))
     rt.ensure_resources()
     report = SweepReport()
     started = time.monotonic()

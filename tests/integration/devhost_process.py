@@ -20,7 +20,7 @@ from devhost.services import PROJECT_ROOT, ManagedProcess, SpeechEmulator, wait_
 
 
 class HostProcess:
-    """`python -m devhost --app tests.integration.sweep_app`, output kept for waiting on."""
+    """`python -m devhost` running function_app, output kept for waiting on."""
 
     def __init__(self, env: dict[str, str], settings: Path, log: Path) -> None:
         self.lines: list[str] = []
@@ -32,7 +32,7 @@ class HostProcess:
             "--root",
             str(PROJECT_ROOT),
             "--app",
-            "tests.integration.sweep_app",
+            "function_app",
             "--port",
             "0",
             "--settings",
@@ -82,7 +82,7 @@ def host_env(connection_string: str, emulator: SpeechEmulator, tag: str) -> dict
         "POLL_SCHEDULE": "* * * * * *",
         "POLL_MIN_INTERVAL_SECONDS": "0",
         "SWEEP_SCHEDULE": "*/3 * * * * *",
-        "SWEEP_GRACE_SECONDS": "2",
+        "SWEEP_MIN_AGE_SECONDS": "2",
         # A job a killed host left half-done is taken over after this lease.
         "JOB_LEASE_SECONDS": "5",
         "AzureFunctionsWebHost__hostid": f"{tag}-{uid}",

@@ -1,7 +1,7 @@
 """SIGKILL the local Functions host at random points across a batch, restart it, repeat.
 
 Azurite, the Speech emulator (jobs take ~1.5 s) and `python -m devhost` (the app plus its
-sweep timer, `tests.integration.sweep_app`) run as subprocesses. devhost is killed with
+sweep timer) run as subprocesses. devhost is killed with
 SIGKILL (its whole process group) 6 times at seeded random moments while recordings arrive,
 restarted each time, then left to finish. Afterwards every recording has exactly one set of
 outputs and one `done` job, the service holds no transcription, and no recording ever had

@@ -37,12 +37,11 @@ SUBMIT_ROUTE = "POST /speechtotext/transcriptions:submit"
 NOW = SweepLimits(grace=timedelta(0), poison_visibility_s=1)
 
 
-def import_sweep_app() -> Any:
-    """`function_app` plus the sweep timer, imported afresh under the current environment."""
+def import_function_app() -> Any:
+    """`function_app` (with its sweep timer), imported afresh under the current environment."""
     get_settings.cache_clear()
     sys.modules.pop("function_app", None)
-    sys.modules.pop("tests.integration.sweep_app", None)
-    return importlib.import_module("tests.integration.sweep_app")
+    return importlib.import_module("function_app")
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +50,7 @@ def pipeline(azurite: Azurite, scripted_emulator: SpeechEmulator) -> Iterator[Pi
     env["POISON_REDRIVE_LIMIT"] = "2"
     with patched_env(env):
         pipe = Pipeline(
-            env=env, azurite=azurite, emulator=scripted_emulator, module=import_sweep_app()
+            env=env, azurite=azurite, emulator=scripted_emulator, module=import_function_app()
         )
         try:
             yield pipe
