@@ -119,9 +119,19 @@ def app_settings(
         "POLL_SCHEDULE": options.poll_schedule,
         "POLL_MIN_INTERVAL_SECONDS": f"{options.poll_min_interval_s:g}",
         "WEBHOOK_SECRET": secret,
+        "SPEECH_RATE_LIMIT": app_rate_limit(options.rate_limit),
     }
     settings.update(options.extra_settings or {})
     return settings
+
+
+def app_rate_limit(service_limit: str) -> str:
+    """The app's own SPEECH_RATE_LIMIT for a service limit `N/S`: 90 % of it, like the default
+    90/10 under the real 100/10 tier, so a bench with a higher service limit is not capped."""
+    if not service_limit or service_limit.lower() in {"0", "off"}:
+        return "off"
+    calls, _, seconds = service_limit.partition("/")
+    return f"{max(1, int(int(calls) * 0.9))}/{seconds}"
 
 
 def child_env(settings: Mapping[str, str], counts_file: Path) -> dict[str, str]:
