@@ -43,6 +43,10 @@ async def patch_config(emu: Emulator, request: Request) -> Response:
         behaviour = emu.behaviour.update(changes)
     except (ValueError, json.JSONDecodeError) as exc:
         return _bad(str(exc))
+    if "rate_limit" in changes:
+        # A new limit starts a new window: calls counted under an earlier limit (possibly
+        # minutes ago, by another client) must not eat into the new one.
+        emu.limiter.reset()
     return JSONResponse(behaviour.to_json())
 
 

@@ -98,3 +98,13 @@ def test_stats_and_reset(speech_emulator_factory, azurite: Azurite) -> None:
         assert after["jobs"] == {}
         assert api.get(f"/transcriptions/{job_id(entity)}").status_code == 404
         assert adm.post("/clock", json={"advance_seconds": -5}).status_code == 400
+
+
+def test_a_new_rate_limit_starts_a_new_window(speech_emulator_factory) -> None:
+    emulator = speech_emulator_factory("--engine", "scripted", "--rate-limit", "2/600")
+    with client(emulator) as api, admin(emulator) as adm:
+        assert [api.get("/transcriptions").status_code for _ in range(3)] == [200, 200, 429]
+        adm.patch("/config", json={"rate_limit": None})
+        # Calls made under the old limit do not count against a limit set later.
+        adm.patch("/config", json={"rate_limit": "2/600"})
+        assert [api.get("/transcriptions").status_code for _ in range(3)] == [200, 200, 429]
