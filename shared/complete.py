@@ -100,9 +100,33 @@ def complete_job(rt: Runtime, record: JobRecord) -> JobRecord:
             record.state,
         )
         return record
-    if record.service_status == "Succeeded":
-        return _complete_success(rt, record)
-    return _complete_failure(rt, record)
+    try:
+        if record.service_status == "Succeeded":
+            return _complete_success(rt, record)
+        return _complete_failure(rt, record)
+    except SpeechTransientError as exc:
+        return _retry_later(rt, record, exc)
+
+
+def _retry_later(rt: Runtime, record: JobRecord, exc: SpeechTransientError) -> JobRecord:
+    """Speech is throttling or failing transiently: hand the job back to the poller.
+
+    Raising would let the host retry the message at once, into the same full rate-limit
+    window, and five throttled tries would send it to the poison queue. Instead the job stays
+    completing with its next check after Retry-After; the poller re-enqueues it then.
+    """
+    now = rt.clock()
+    lease = defer_delay(exc.retry_after, minimum=_DELETE_RETRY_S)
+    log.warning(
+        "%s: completion postponed, Speech answered %s; retried after %s",
+        jobs.describe(record),
+        exc,
+        (now + lease).isoformat(timespec="seconds"),
+    )
+    try:
+        return rt.store.save(record, jobs.renew_lease(record, now=now, lease=lease))
+    except JobConflictError:
+        raise exc from None  # someone else moved the job: let the host retry the message
 
 
 def _drop_superseded(rt: Runtime, record: JobRecord) -> JobRecord:

@@ -48,3 +48,32 @@ def test_throttled_delete_is_retried_later_without_rewriting_outputs(pipeline: P
         pipeline.env["OUTPUT_CONTAINER"], output
     ).get_blob_properties()
     assert again.etag == written.etag  # ... and no output written twice
+
+
+def test_throttled_completion_goes_back_to_the_poller_not_to_poison(pipeline: Pipeline) -> None:
+    name = "pending/list-files.wav"
+    pipeline.submit(pipeline.upload(name, mono_call(), [["collect me later"]]))
+    pipeline.poll_until(lambda: pipeline.record_for(name)["State"] == "completing")
+    (message,) = pipeline.receive()
+    before = pipeline.record_for(name)
+
+    # The window fills up before the completion runs: its list-files call gets a 429.
+    pipeline.configure(rate_limit="1/600")
+    try:
+        assert pipeline.transcription_status(before["TranscriptionId"]) == 200
+        pipeline.complete(message)  # must not raise: a raise burns one of five dequeues
+        row = pipeline.record_for(name)
+        assert row["State"] == "completing"
+        assert not row.get("OutputsWritten")
+        assert row["NextCheckAt"] > before["NextCheckAt"]  # waits for Retry-After
+        assert f"{name}/channel_0.json" not in pipeline.outputs()
+    finally:
+        pipeline.configure(rate_limit=None)
+
+    pipeline.table.update_entity(
+        {"PartitionKey": "job", "RowKey": row["RowKey"], "NextCheckAt": row["Created"]}
+    )
+    pipeline.poll()  # due: re-enqueued
+    assert len(pipeline.drain()) == 1
+    assert pipeline.record_for(name)["State"] == "done"
+    assert f"{name}/channel_0.json" in pipeline.outputs()
