@@ -8,11 +8,7 @@ error reports, and no transcription left on the Speech service.
 import io
 import json
 import os
-import subprocess
-import sys
-import threading
 import uuid
-from pathlib import Path
 
 import httpx
 import numpy as np
@@ -20,7 +16,8 @@ import pytest
 import soundfile
 from azure.storage.blob import BlobServiceClient
 
-from devhost.services import PROJECT_ROOT, ManagedProcess, wait_for
+from devhost.services import wait_for
+from tests.integration.devhost_process import HostProcess
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -36,50 +33,6 @@ def stereo_wav(seconds: float = 1.5) -> bytes:
     buffer = io.BytesIO()
     soundfile.write(buffer, np.stack([left, right], axis=1), rate, format="WAV", subtype="PCM_16")
     return buffer.getvalue()
-
-
-class DevHostProcess:
-    """`python -m devhost` for the project's function_app, output collected for waiting."""
-
-    def __init__(self, env: dict[str, str], settings: Path, log: Path) -> None:
-        self.lines: list[str] = []
-        self._log = log.open("a", encoding="utf-8")
-        argv = [
-            sys.executable,
-            "-m",
-            "devhost",
-            "--root",
-            str(PROJECT_ROOT),
-            "--port",
-            "0",
-            "--settings",
-            str(settings),
-            "--blob-scan-interval",
-            "0.3",
-            "--queue-lease",
-            "4",
-        ]
-        process = subprocess.Popen(
-            argv,
-            cwd=PROJECT_ROOT,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            start_new_session=True,
-        )
-        self.managed = ManagedProcess("devhost", process)
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        assert self.managed.process.stdout is not None
-        for line in self.managed.process.stdout:
-            self.lines.append(line.rstrip("\n"))
-            self._log.write(line)
-            self._log.flush()
-
-    def count(self, text: str) -> int:
-        return sum(text in line for line in list(self.lines))
 
 
 def test_devhost_survives_a_kill_mid_batch_with_exactly_one_set_of_outputs(
@@ -116,7 +69,7 @@ def test_devhost_survives_a_kill_mid_batch_with_exactly_one_set_of_outputs(
     inputs.create_container()
     outputs = service.get_container_client(names["OUTPUT_CONTAINER"])
 
-    first = DevHostProcess(env, settings, tmp_path / "devhost-1.log")
+    first = HostProcess(env, settings, tmp_path / "devhost-1.log")
     try:
         wait_for(lambda: first.count("Host started"), timeout=60, what="devhost to start")
         audio = stereo_wav()
@@ -133,7 +86,7 @@ def test_devhost_survives_a_kill_mid_batch_with_exactly_one_set_of_outputs(
         first.managed.stop()
     finished_before_kill = first.count("Executed 'Functions.complete' (Succeeded")
 
-    second = DevHostProcess(env, settings, tmp_path / "devhost-2.log")
+    second = HostProcess(env, settings, tmp_path / "devhost-2.log")
     try:
 
         def all_transcribed() -> bool:
