@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 
 from devhost.services import Azurite
-from tests.integration.harness import Pipeline, env_for, import_function_app, patched_env
+from tests.integration.harness import Pipeline, env_for, running_pipeline
 
 
 @pytest.fixture(scope="module")
@@ -21,10 +21,5 @@ def pipeline(request: pytest.FixtureRequest, azurite: Azurite) -> Iterator[Pipel
         getattr(request.module, "PIPELINE_EMULATOR", "scripted_emulator")
     )
     env = {**env_for(azurite, emulator, "pl"), **getattr(request.module, "PIPELINE_ENV", {})}
-    with patched_env(env):
-        module = import_function_app()
-        pipe = Pipeline(env=env, azurite=azurite, emulator=emulator, module=module)
-        try:
-            yield pipe
-        finally:
-            pipe.close()
+    with running_pipeline(azurite, emulator, env) as pipe:
+        yield pipe

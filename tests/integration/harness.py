@@ -109,6 +109,19 @@ def import_function_app() -> Any:
     return importlib.import_module("function_app")
 
 
+@contextmanager
+def running_pipeline(
+    azurite: Azurite, emulator: SpeechEmulator, env: dict[str, str]
+) -> Iterator[Pipeline]:
+    """`function_app` imported afresh under `env`, for the block; closed afterwards."""
+    with patched_env(env):
+        pipe = Pipeline(env=env, azurite=azurite, emulator=emulator, module=import_function_app())
+        try:
+            yield pipe
+        finally:
+            pipe.close()
+
+
 @dataclass
 class Pipeline:
     """The app under test plus handles on its storage and the emulator."""

@@ -20,9 +20,8 @@ from shared.output_names import error_report_name, output_name
 from tests.integration.harness import (
     Pipeline,
     env_for,
-    import_function_app,
     mono_call,
-    patched_env,
+    running_pipeline,
     stereo_call,
     wav_bytes,
 )
@@ -75,12 +74,8 @@ def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SpeechEmulato
 def pipeline(azurite: Azurite, emulator: SpeechEmulator) -> Iterator[Pipeline]:
     env = env_for(azurite, emulator, "bad")
     env["MAX_AUDIO_MB"] = "1"
-    with patched_env(env):
-        pipe = Pipeline(env=env, azurite=azurite, emulator=emulator, module=import_function_app())
-        try:
-            yield pipe
-        finally:
-            pipe.close()
+    with running_pipeline(azurite, emulator, env) as pipe:
+        yield pipe
 
 
 def _fingerprints(pipeline: Pipeline) -> dict[str, tuple[str, Any, int]]:

@@ -38,9 +38,8 @@ from shared.sweep import SweepLimits, run_sweep
 from tests.integration.harness import (
     Pipeline,
     env_for,
-    import_function_app,
     mono_call,
-    patched_env,
+    running_pipeline,
     stereo_call,
 )
 
@@ -103,12 +102,8 @@ def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SpeechEmulato
 @pytest.fixture(scope="module")
 def pipeline(azurite: Azurite, emulator: SpeechEmulator) -> Iterator[Pipeline]:
     env = env_for(azurite, emulator, "sec")
-    with patched_env(env):
-        pipe = Pipeline(env=env, azurite=azurite, emulator=emulator, module=import_function_app())
-        try:
-            yield pipe
-        finally:
-            pipe.close()
+    with running_pipeline(azurite, emulator, env) as pipe:
+        yield pipe
 
 
 class _Spy:

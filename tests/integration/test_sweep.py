@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import importlib
 import json
-import sys
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
@@ -26,8 +24,8 @@ from tests.integration.harness import (
     delta,
     env_for,
     mono_call,
-    patched_env,
     requests_by_route,
+    running_pipeline,
     stereo_call,
 )
 
@@ -37,25 +35,12 @@ SUBMIT_ROUTE = "POST /speechtotext/transcriptions:submit"
 NOW = SweepLimits(grace=timedelta(0), poison_visibility_s=1)
 
 
-def import_function_app() -> Any:
-    """`function_app` (with its sweep timer), imported afresh under the current environment."""
-    get_settings.cache_clear()
-    sys.modules.pop("function_app", None)
-    return importlib.import_module("function_app")
-
-
 @pytest.fixture(scope="module")
 def pipeline(azurite: Azurite, scripted_emulator: SpeechEmulator) -> Iterator[Pipeline]:
     env = env_for(azurite, scripted_emulator, "sw")
     env["POISON_REDRIVE_LIMIT"] = "2"
-    with patched_env(env):
-        pipe = Pipeline(
-            env=env, azurite=azurite, emulator=scripted_emulator, module=import_function_app()
-        )
-        try:
-            yield pipe
-        finally:
-            pipe.close()
+    with running_pipeline(azurite, scripted_emulator, env) as pipe:
+        yield pipe
 
 
 @pytest.fixture

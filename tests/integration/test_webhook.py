@@ -40,10 +40,9 @@ from tests.integration.harness import (
     Pipeline,
     delta,
     env_for,
-    import_function_app,
     mono_call,
-    patched_env,
     requests_by_route,
+    running_pipeline,
 )
 
 pytestmark = pytest.mark.integration
@@ -81,12 +80,8 @@ def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SpeechEmulato
 def pipeline(azurite: Azurite, emulator: SpeechEmulator) -> Iterator[Pipeline]:
     """`function_app` under settings of its own, with WEBHOOK_SECRET set."""
     env = {**env_for(azurite, emulator, "wh"), "WEBHOOK_SECRET": SECRET}
-    with patched_env(env):
-        pipe = Pipeline(env=env, azurite=azurite, emulator=emulator, module=import_function_app())
-        try:
-            yield pipe
-        finally:
-            pipe.close()
+    with running_pipeline(azurite, emulator, env) as pipe:
+        yield pipe
 
 
 def _webhook_function(pipeline: Pipeline) -> Callable[[func.HttpRequest], func.HttpResponse]:
