@@ -18,6 +18,7 @@ from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 from shared.errors import ConfigurationError
 from shared.rate_limit import RateLimit, parse_rate_limit
+from shared.secret import NO_SECRET, Secret
 
 SUPPORTED_API_VERSIONS: Final = ("2024-11-15", "2025-10-15")
 PUNCTUATION_MODES: Final = ("None", "Dictated", "Automatic", "DictatedAndAutomatic")
@@ -34,16 +35,7 @@ _LOCALE_RE = re.compile(r"^[a-z]{2,3}-[A-Z][A-Za-z]{1,3}$")
 _NCRONTAB_FIELDS = 6
 
 
-class Secret(str):
-    """A string that never shows itself in repr/logs (keys, webhook secrets)."""
-
-    __slots__ = ()
-
-    def __repr__(self) -> str:
-        return "Secret('***')" if self else "Secret('')"
-
-
-_NO_SECRET: Final = Secret("")
+_NO_SECRET: Final = NO_SECRET
 _DEFAULT_RATE_LIMIT: Final = RateLimit(90, 10.0)
 
 

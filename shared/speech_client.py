@@ -185,7 +185,7 @@ class SpeechClient:
         return cls(
             settings.speech_endpoint,
             settings.speech_api_version,
-            key=str(settings.speech_key) or None,
+            key=settings.speech_key.reveal() or None,
             credential=credential,
             timeout=settings.speech_timeout_seconds,
             max_attempts=settings.speech_max_attempts,

@@ -74,7 +74,7 @@ def handle_callback(
     body: bytes,
 ) -> Reply:
     """Answer one web hook request; on a verified completion, hand its job to completion."""
-    secret = str(rt.settings.webhook_secret)
+    secret = rt.settings.webhook_secret.reveal()
     if not secret and not _warned_unsigned.is_set():
         _warned_unsigned.set()
         log.warning(

@@ -88,7 +88,7 @@ def test_blank_values_mean_the_default() -> None:
 def test_the_key_never_shows_in_repr() -> None:
     s = parse(SPEECH_KEY="super-secret-key")
     assert "super-secret-key" not in repr(s)
-    assert s.speech_key == "super-secret-key"
+    assert s.speech_key.reveal() == "super-secret-key"
     assert repr(Secret("")) == "Secret('')"
 
 
