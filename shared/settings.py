@@ -20,6 +20,18 @@ from shared.errors import ConfigurationError
 from shared.rate_limit import RateLimit, parse_rate_limit
 from shared.secret import NO_SECRET, Secret
 
+__all__ = [
+    "ALL_OUTPUT_FORMATS",
+    "BLOB_SOURCES",
+    "LANGUAGE_ID_MODES",
+    "PROFANITY_MODES",
+    "PUNCTUATION_MODES",
+    "SUPPORTED_API_VERSIONS",
+    "Secret",  # re-exported: settings hold secrets, so their importers often need the type
+    "Settings",
+    "get_settings",
+]
+
 SUPPORTED_API_VERSIONS: Final = ("2024-11-15", "2025-10-15")
 PUNCTUATION_MODES: Final = ("None", "Dictated", "Automatic", "DictatedAndAutomatic")
 PROFANITY_MODES: Final = ("None", "Removed", "Tags", "Masked")
