@@ -7,6 +7,10 @@ them), but some segments would be rewritten by URL normalisation on the way to S
 (``.``, ``..``, empty segments from ``//``), letting an output land outside its prefix; those
 segments are spelled out instead. Names are kept within Storage's 1,024-character limit by
 shortening the prefix and adding a short hash of the full name, so two long names never meet.
+
+`OUTPUT_FORMATS` names the products a recording can get (the ``OUTPUT_FORMATS`` setting
+chooses among them; `shared.transcripts` renders them). It lives here, in a module without
+heavy imports, so that `shared.settings` can check the setting at start-up cheaply.
 """
 
 from __future__ import annotations
@@ -14,8 +18,10 @@ from __future__ import annotations
 import hashlib
 from typing import Final
 
-__all__ = ["MAX_BLOB_NAME", "error_report_name", "output_name", "output_prefix"]
+__all__ = ["MAX_BLOB_NAME", "OUTPUT_FORMATS", "error_report_name", "output_name", "output_prefix"]
 
+# channels: channel_N.json; raw: result.json; json/txt/vtt/srt: transcript.<format>.
+OUTPUT_FORMATS: Final = frozenset({"channels", "raw", "json", "txt", "vtt", "srt"})
 MAX_BLOB_NAME: Final = 1024
 # Longest relative name written under a prefix ("/transcript.json", "/channel_NN.json").
 _LONGEST_SUFFIX: Final = len("/transcript.json") + 8

@@ -11,12 +11,19 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Final
 from urllib.parse import unquote, urlsplit
 
 from shared.errors import redact_url
 
 __all__ = [
+    "API_VERSIONS",
+    "CANDIDATE_LOCALES_RANGE",
+    "LANGUAGE_ID_MODES",
+    "MAX_SPEAKERS_RANGE",
+    "PROFANITY_FILTER_MODES",
+    "PUNCTUATION_MODES",
+    "TIME_TO_LIVE_HOURS_RANGE",
     "Transcription",
     "TranscriptionFile",
     "TranscriptionStatus",
@@ -24,9 +31,15 @@ __all__ = [
     "transcription_id_from_url",
 ]
 
-_PUNCTUATION_MODES = ("None", "Dictated", "Automatic", "DictatedAndAutomatic")
-_PROFANITY_MODES = ("None", "Removed", "Tags", "Masked")
-_LANGUAGE_ID_MODES = ("Continuous", "Single")
+# The API's vocabularies and limits, in one place: the submit body below is checked against
+# them and `shared.settings` declares the app's settings with them. Ranges are inclusive.
+API_VERSIONS: Final = ("2024-11-15", "2025-10-15")
+PUNCTUATION_MODES: Final = ("None", "Dictated", "Automatic", "DictatedAndAutomatic")
+PROFANITY_FILTER_MODES: Final = ("None", "Removed", "Tags", "Masked")
+LANGUAGE_ID_MODES: Final = ("Continuous", "Single")
+TIME_TO_LIVE_HOURS_RANGE: Final = (6, 744)  # properties.timeToLiveHours: 6 hours to 31 days
+MAX_SPEAKERS_RANGE: Final = (2, 35)  # properties.diarization.maxSpeakers
+CANDIDATE_LOCALES_RANGE: Final = (2, 10)  # languageIdentification.candidateLocales, how many
 
 
 class TranscriptionStatus(StrEnum):
@@ -218,12 +231,13 @@ def build_submit_body(
         raise ValueError(f"channels must be a non-empty list of channel numbers, got {channels!r}")
     if len(set(channel_list)) != len(channel_list):
         raise ValueError(f"channels must not repeat, got {channel_list!r}")
-    if not 6 <= time_to_live_hours <= 744:
-        raise ValueError(f"time_to_live_hours must be 6..744, got {time_to_live_hours}")
-    if punctuation_mode not in _PUNCTUATION_MODES:
-        raise ValueError(f"punctuation_mode must be one of {_PUNCTUATION_MODES}")
-    if profanity_filter_mode not in _PROFANITY_MODES:
-        raise ValueError(f"profanity_filter_mode must be one of {_PROFANITY_MODES}")
+    low, high = TIME_TO_LIVE_HOURS_RANGE
+    if not low <= time_to_live_hours <= high:
+        raise ValueError(f"time_to_live_hours must be {low}..{high}, got {time_to_live_hours}")
+    if punctuation_mode not in PUNCTUATION_MODES:
+        raise ValueError(f"punctuation_mode must be one of {PUNCTUATION_MODES}")
+    if profanity_filter_mode not in PROFANITY_FILTER_MODES:
+        raise ValueError(f"profanity_filter_mode must be one of {PROFANITY_FILTER_MODES}")
 
     properties: dict[str, Any] = {
         "channels": channel_list,
@@ -239,17 +253,21 @@ def build_submit_body(
                 "diarization is only valid for mono audio (one channel); "
                 f"got channels {channel_list!r}"
             )
-        if not 2 <= diarization_max_speakers <= 35:
+        low, high = MAX_SPEAKERS_RANGE
+        if not low <= diarization_max_speakers <= high:
             raise ValueError(
-                f"diarization_max_speakers must be 2..35, got {diarization_max_speakers}"
+                f"diarization_max_speakers must be {low}..{high}, got {diarization_max_speakers}"
             )
         properties["diarization"] = {"enabled": True, "maxSpeakers": diarization_max_speakers}
     candidates = list(language_candidates)
     if candidates:
-        if not 2 <= len(candidates) <= 10:
-            raise ValueError(f"language_candidates must hold 2..10 locales, got {len(candidates)}")
-        if language_id_mode not in _LANGUAGE_ID_MODES:
-            raise ValueError(f"language_id_mode must be one of {_LANGUAGE_ID_MODES}")
+        low, high = CANDIDATE_LOCALES_RANGE
+        if not low <= len(candidates) <= high:
+            raise ValueError(
+                f"language_candidates must hold {low}..{high} locales, got {len(candidates)}"
+            )
+        if language_id_mode not in LANGUAGE_ID_MODES:
+            raise ValueError(f"language_id_mode must be one of {LANGUAGE_ID_MODES}")
         properties["languageIdentification"] = {
             "candidateLocales": candidates,
             "mode": language_id_mode,

@@ -25,6 +25,7 @@ from typing import Any
 import orjson
 
 from shared.errors import redact_url
+from shared.output_names import OUTPUT_FORMATS
 from shared.results import split_by_channel
 from shared.subtitles import render_srt, render_vtt, srt_time, vtt_time
 from shared.transcripts_model import (
@@ -57,7 +58,6 @@ __all__ = [
     "vtt_time",
 ]
 
-OUTPUT_FORMATS: frozenset[str] = frozenset({"channels", "raw", "json", "txt", "vtt", "srt"})
 TRANSCRIPT_SCHEMA_VERSION = 1
 _CONVERSATION_FILES = {
     "json": "transcript.json",

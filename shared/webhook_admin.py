@@ -35,8 +35,8 @@ from typing import Any, Final
 from urllib.parse import quote, urlsplit
 
 from shared.errors import SpeechServiceError, redact_url
-from shared.settings import SUPPORTED_API_VERSIONS
 from shared.speech_client import SpeechClient
+from shared.speech_models import API_VERSIONS
 
 __all__ = [
     "EVENT_NAMES",
@@ -212,11 +212,11 @@ def _client_from_env(env: Mapping[str, str], endpoint: str | None) -> tuple[Spee
             "SPEECH_ENDPOINT is not set: export it (the Speech resource endpoint, e.g. "
             "https://<name>.cognitiveservices.azure.com) or pass --endpoint"
         )
-    api_version = env.get("SPEECH_API_VERSION", "").strip() or SUPPORTED_API_VERSIONS[0]
-    if api_version not in SUPPORTED_API_VERSIONS:
+    api_version = env.get("SPEECH_API_VERSION", "").strip() or API_VERSIONS[0]
+    if api_version not in API_VERSIONS:
         raise AdminError(
             f"SPEECH_API_VERSION {api_version!r} is not supported; use one of "
-            f"{', '.join(SUPPORTED_API_VERSIONS)}"
+            f"{', '.join(API_VERSIONS)}"
         )
     key = env.get("SPEECH_KEY", "").strip()
     credential = None

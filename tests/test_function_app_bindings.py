@@ -16,7 +16,7 @@ import pytest
 from azurefunctions.extensions.bindings import blob as blob_ext
 
 from shared.errors import ConfigurationError
-from shared.settings import get_settings
+from shared.settings import get_settings, iter_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -31,18 +31,8 @@ CONFIGURED = {
     "POLL_SCHEDULE": "*/10 * * * * *",
     "SWEEP_SCHEDULE": "0 */30 * * * *",
 }
-APP_SETTINGS = (
-    "INPUT_CONTAINER",
-    "OUTPUT_CONTAINER",
-    "ERROR_CONTAINER",
-    "COMPLETION_QUEUE",
-    "POLL_SCHEDULE",
-    "SWEEP_SCHEDULE",
-    "BLOB_TRIGGER_SOURCE",
-    "STORAGE_CONNECTION",
-    "SPEECH_ENDPOINT",
-    "SPEECH_KEY",
-)
+# Every app setting is cleared first: none may leak in from the caller's shell.
+APP_SETTINGS = tuple(spec.env for spec in iter_settings())
 
 
 def index(monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> dict[str, Any]:

@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
 import pytest
 
 from shared.errors import ConfigurationError
+from shared.output_names import OUTPUT_FORMATS
 from shared.secret import Secret
-from shared.settings import ALL_OUTPUT_FORMATS, Settings, get_settings
+from shared.settings import Settings, get_settings, iter_settings
+from shared.speech_models import build_submit_body
+
+ROOT = Path(__file__).resolve().parents[2]
+# Settings of the Functions host itself that local.settings.sample.json also holds (the
+# storage connection is checked by the app, but its name is a setting: STORAGE_CONNECTION).
+HOST_SETTINGS = {"FUNCTIONS_WORKER_RUNTIME", "AzureWebJobsFeatureFlags", "AzureWebJobsStorage"}
 
 BASE = {
     "SPEECH_ENDPOINT": "https://my-speech.cognitiveservices.azure.com/",
@@ -43,7 +55,7 @@ def test_defaults_match_the_documented_ones() -> None:
     assert s.poll_schedule == "0 * * * * *"
     assert s.blob_trigger_source == "LogsAndContainerScan"
     assert s.time_to_live_hours == 48
-    assert s.output_formats == frozenset(ALL_OUTPUT_FORMATS)
+    assert s.output_formats == OUTPUT_FORMATS
     assert s.channel_labels == ("Agent", "Customer")
     assert s.max_audio_mb == 1024
     assert s.poll_list_threshold == 5
@@ -105,6 +117,7 @@ def test_missing_endpoint_is_named() -> None:
     [
         ("SPEECH_ENDPOINT", "ftp://speech"),
         ("SPEECH_ENDPOINT", "https://speech.example?key=1"),
+        ("SPEECH_ENDPOINT", "http://[::1"),
         ("SPEECH_API_VERSION", "v3.2"),
         ("SPEECH_LOCALE", "english"),
         ("SPEECH_MODEL", "not a url"),
@@ -124,6 +137,9 @@ def test_missing_endpoint_is_named() -> None:
         ("PUNCTUATION_MODE", "Sometimes"),
         ("PROFANITY_FILTER_MODE", "Bleep"),
         ("DIARIZATION_MAX_SPEAKERS", "1"),
+        ("DIARIZATION_MAX_SPEAKERS", "36"),
+        ("TIME_TO_LIVE_HOURS", "745"),
+        ("LANGUAGE_CANDIDATES", ",".join(["en-US"] * 11)),
         ("LANGUAGE_CANDIDATES", "en-US"),
         ("LANGUAGE_CANDIDATES", "en-US,german"),
         ("LANGUAGE_ID_MODE", "Always"),
@@ -192,3 +208,118 @@ def test_model_self_url_may_carry_its_api_version() -> None:
 def test_outputs_cannot_go_into_the_input_container(setting: str) -> None:
     message = rejects(setting, "calls", env={**BASE, "INPUT_CONTAINER": "calls"})
     assert "INPUT_CONTAINER" in message
+
+
+def test_other_accepted_spellings() -> None:
+    s = parse(
+        BLOB_TRIGGER_SOURCE="Polling",
+        OUTPUT_FORMATS=" ALL ",
+        SPEECH_RATE_LIMIT="OFF",
+        WORD_TIMESTAMPS="off",
+        PROFANITY_FILTER_MODE="tags",
+        LANGUAGE_ID_MODE="SINGLE",
+        LANGUAGE_CANDIDATES=" en-US , , de-DE ,",
+        TIME_TO_LIVE_HOURS=" 744 ",
+    )
+    assert s.blob_trigger_source == "LogsAndContainerScan"
+    assert s.output_formats == OUTPUT_FORMATS
+    assert s.speech_rate_limit is None
+    assert s.word_timestamps is False
+    assert s.profanity_filter_mode == "Tags"
+    assert s.language_id_mode == "Single"
+    assert s.language_candidates == ("en-US", "de-DE")
+    assert s.time_to_live_hours == 744
+    assert parse(SPEECH_RATE_LIMIT="0").speech_rate_limit is None
+
+
+@pytest.mark.parametrize(
+    "spec", [s for s in iter_settings() if not s.required], ids=lambda s: s.env
+)
+def test_blank_or_the_documented_default_text_means_the_default(spec: Any) -> None:
+    default = parse()
+    assert parse(**{spec.env: " \t"}) == default
+    # default_text is what the docs show: written out, it must mean the default too.
+    if spec.default_text:
+        assert parse(**{spec.env: spec.default_text}) == default
+
+
+def test_every_setting_is_in_the_sample_local_settings_and_nothing_else() -> None:
+    values = json.loads((ROOT / "local.settings.sample.json").read_text(encoding="utf-8"))["Values"]
+    declared = [spec.env for spec in iter_settings()]
+    assert len(declared) == len(set(declared)), "an environment name is declared twice"
+    assert sorted(set(declared) - values.keys()) == [], "missing from local.settings.sample.json"
+    assert sorted(values.keys() - set(declared) - HOST_SETTINGS) == [], "not a setting of the app"
+    Settings.from_env(values)  # and the sample itself is valid
+
+
+def test_every_setting_has_a_meaning() -> None:
+    for spec in iter_settings():
+        assert spec.meaning.strip(), spec.env
+
+
+def test_settings_are_immutable_hashable_and_equal_by_value() -> None:
+    first, second = parse(SPEECH_KEY="k"), parse(SPEECH_KEY="k")
+    assert first == second
+    assert hash(first) == hash(second)
+    assert first != parse(SPEECH_KEY="other")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        first.time_to_live_hours = 5  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("changes", "setting"),
+    [
+        ({"time_to_live_hours": 5}, "TIME_TO_LIVE_HOURS"),
+        ({"punctuation_mode": "automatic"}, "PUNCTUATION_MODE"),  # only the env is lenient
+        ({"output_container": "audio-input"}, "OUTPUT_CONTAINER"),
+        ({"speech_endpoint": "not a url"}, "SPEECH_ENDPOINT"),
+        ({"speech_key": "plain text"}, "SPEECH_KEY"),
+        ({"output_formats": frozenset({"pdf"})}, "OUTPUT_FORMATS"),
+        ({"speech_timeout_seconds": True}, "SPEECH_TIMEOUT_SECONDS"),
+    ],
+)
+def test_copies_and_keyword_construction_are_checked_too(
+    changes: dict[str, Any], setting: str
+) -> None:
+    with pytest.raises(ConfigurationError) as info:
+        dataclasses.replace(parse(), **changes)
+    assert info.value.setting == setting
+    with pytest.raises(ConfigurationError) as info:
+        Settings(**{"speech_endpoint": "https://x", **changes})
+    assert info.value.setting == setting
+
+
+def test_a_valid_copy_keeps_the_rest() -> None:
+    original = parse(SPEECH_KEY="k", TIME_TO_LIVE_HOURS="12")
+    copy = dataclasses.replace(original, webhook_secret=Secret("s"))
+    assert copy.webhook_secret.reveal() == "s"
+    assert (copy.speech_key, copy.time_to_live_hours) == (original.speech_key, 12)
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"TIME_TO_LIVE_HOURS": "6"},
+        {"TIME_TO_LIVE_HOURS": "744"},
+        {"PUNCTUATION_MODE": "none", "PROFANITY_FILTER_MODE": "removed"},
+        {"PUNCTUATION_MODE": "dictated", "PROFANITY_FILTER_MODE": "tags"},
+        {"DIARIZATION_ENABLED": "true", "DIARIZATION_MAX_SPEAKERS": "35"},
+        {"LANGUAGE_CANDIDATES": "en-US,de-DE", "LANGUAGE_ID_MODE": "single"},
+        {"LANGUAGE_CANDIDATES": ",".join(["en-US"] * 10)},
+    ],
+)
+def test_what_the_settings_accept_the_request_body_accepts(env: dict[str, str]) -> None:
+    s = parse(**env)
+    body = build_submit_body(
+        display_name="x",
+        content_url="https://acct.blob.core.windows.net/c/x.wav?sig=x",
+        locale=s.speech_locale,
+        channels=[0],
+        time_to_live_hours=s.time_to_live_hours,
+        punctuation_mode=s.punctuation_mode,
+        profanity_filter_mode=s.profanity_filter_mode,
+        diarization_max_speakers=s.diarization_max_speakers if s.diarization_enabled else None,
+        language_candidates=s.language_candidates,
+        language_id_mode=s.language_id_mode,
+    )
+    assert body["properties"]["timeToLiveHours"] == s.time_to_live_hours

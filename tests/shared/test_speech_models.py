@@ -216,6 +216,7 @@ class TestBuildSubmitBody:
         [
             ({"diarization_max_speakers": 2}, "mono"),
             ({"channels": [0], "diarization_max_speakers": 1}, "2..35"),
+            ({"channels": [0], "diarization_max_speakers": 36}, "2..35"),
             ({"channels": []}, "channels"),
             ({"channels": [0, 0]}, "repeat"),
             ({"channels": [-1]}, "channels"),
@@ -227,6 +228,7 @@ class TestBuildSubmitBody:
             ({"punctuation_mode": "Loud"}, "punctuation_mode"),
             ({"profanity_filter_mode": "x"}, "profanity_filter_mode"),
             ({"language_candidates": ["en-US"]}, "2..10"),
+            ({"language_candidates": ["en-US"] * 11}, "2..10"),
             ({"language_candidates": ["en-US", "de-DE"], "language_id_mode": "x"}, "mode"),
             ({"custom_properties": {str(i): "v" for i in range(11)}}, "10 entries"),
         ],
