@@ -22,7 +22,7 @@ from shared import jobs
 from shared.errors import JobConflictError, SpeechNotFoundError, SpeechTransientError
 from shared.input_versions import InputStatus, input_status
 from shared.jobs import JobRecord, JobState
-from shared.outcomes import fail_job
+from shared.outcomes import drop_superseded, fail_job, resubmit_vanished
 from shared.output_names import output_name
 from shared.poll import mark_finished
 from shared.runtime import Runtime
@@ -136,16 +136,10 @@ def _drop_superseded(rt: Runtime, record: JobRecord) -> JobRecord:
         "the newer version's job writes the outputs",
         jobs.describe(record),
     )
-    if record.transcription_id:
-        rt.speech.delete(record.transcription_id)
-    return rt.store.save(
+    return drop_superseded(
+        rt,
         record,
-        jobs.reject(
-            record,
-            now=rt.clock(),
-            reason_code="Superseded",
-            reason="the recording was overwritten by a newer upload before this version finished",
-        ),
+        reason="the recording was overwritten by a newer upload before this version finished",
     )
 
 
@@ -272,20 +266,14 @@ def _transcription_gone(rt: Runtime, record: JobRecord) -> JobRecord:
     if marker is not None and exists(rt.storage, rt.settings.output_container, marker):
         log.info("%s: outputs already written and job deleted; marking done", jobs.describe(record))
         return _mark_done(rt, record)
-    now = rt.clock()
     log.warning(
         "%s: transcription vanished before its results were saved; resubmitting",
         jobs.describe(record),
     )
-    return rt.store.save(
+    return resubmit_vanished(
+        rt,
         record,
-        jobs.defer(
-            record,
-            now=now,
-            until=now,
-            reason_code="Vanished",
-            reason=f"transcription {record.transcription_id} disappeared before completion",
-        ),
+        reason=f"transcription {record.transcription_id} disappeared before completion",
     )
 
 

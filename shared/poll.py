@@ -30,7 +30,7 @@ from shared.errors import (
     StorageTransientError,
 )
 from shared.jobs import JobRecord, JobState
-from shared.outcomes import fail_job
+from shared.outcomes import fail_job, resubmit_vanished
 from shared.runtime import Runtime
 from shared.storage import storage_errors
 from shared.submit import THROTTLED_CODE, job_lease, resume_job
@@ -187,15 +187,10 @@ def _apply(rt: Runtime, record: JobRecord, status: _Status, report: PollReport) 
             jobs.describe(record),
             record.transcription_id,
         )
-        rt.store.save(
+        resubmit_vanished(
+            rt,
             record,
-            jobs.defer(
-                record,
-                now=now,
-                until=now,
-                reason_code="Vanished",
-                reason=f"transcription {record.transcription_id} disappeared from the service",
-            ),
+            reason=f"transcription {record.transcription_id} disappeared from the service",
         )
         return
     if transcription.status.is_terminal:

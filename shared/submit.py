@@ -29,7 +29,7 @@ from shared.errors import (
     redact_url,
 )
 from shared.jobs import JobRecord, JobState
-from shared.outcomes import fail_job, reject_job
+from shared.outcomes import drop_superseded, fail_job, reject_job
 from shared.runtime import Runtime
 from shared.speech_models import build_submit_body
 from shared.storage import range_reader, storage_errors
@@ -215,14 +215,8 @@ def _check_input(rt: Runtime, record: JobRecord, blob: BlobClient) -> JobRecord:
     except ResourceModifiedError:
         # A newer version was uploaded; it has its own job (and its own outcome).
         log.info("%s: superseded by a newer upload; this version is skipped", jobs.describe(record))
-        return rt.store.save(
-            record,
-            jobs.reject(
-                record,
-                now=rt.clock(),
-                reason_code="Superseded",
-                reason="the blob was overwritten before this version was submitted",
-            ),
+        return drop_superseded(
+            rt, record, reason="the blob was overwritten before this version was submitted"
         )
     log.info(
         "%s: %s audio, %s channel(s), %s s",

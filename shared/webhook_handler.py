@@ -4,8 +4,13 @@
 `Completion` exactly as the poller does when it sees a finished job: the job record found
 by the transcription's ``displayName`` (= the job key) moves to ``completing`` with a
 conditional write, THEN ``{"job_key": ...}`` is enqueued (`shared.poll.mark_finished`).
-So a callback that races the poller, a repeated callback, or a ``:test`` replay finds the
-job already ``completing``/``done`` (or loses the conditional write) and enqueues nothing.
+A callback that loses that write to another run reads the record again and applies its fact
+(this transcription finished) to the state it finds: still ``submitted``/``running`` (the
+poller recorded a status it read just before the end) -> ``completing`` and enqueued;
+``completing``/``done`` (a repeated callback, a ``:test`` replay or the poller got there
+first) -> nothing more; resubmitted as another transcription, deferred, or ended -> ignored.
+Only the run that wins the write enqueues, and losing a race no longer leaves the job to
+the next poll.
 
 An unsigned callback (no WEBHOOK_SECRET configured) is treated as a hint only: the job's
 status is read from the service before anything changes, so a forged request can at worst
@@ -18,7 +23,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from shared import jobs
 from shared.errors import (
@@ -27,7 +32,7 @@ from shared.errors import (
     SpeechServiceError,
     StorageTransientError,
 )
-from shared.jobs import JobState
+from shared.jobs import JobRecord, JobState
 from shared.poll import mark_finished
 from shared.webhook import Completion, Reply, interpret
 
@@ -42,6 +47,10 @@ log = logging.getLogger(__name__)
 __all__ = ["handle_callback", "handle_http_request"]
 
 _warned_unsigned = threading.Event()
+# Conditional writes one callback tries before giving up with 503. Each loss means another
+# run changed the job; every writer but the poller's routine status update ends the race
+# (completing, deferred with the transcription forgotten, or terminal), so two are typical.
+_MAX_WRITES: Final = 5
 
 
 def handle_http_request(rt: Runtime, req: func.HttpRequest) -> func.HttpResponse:
@@ -119,13 +128,62 @@ def _complete(rt: Runtime, completion: Completion) -> Reply:
             key[:80],
         )
         return Reply(202, "not a job of this app; ignored")
+    confirmed = completion.signed
+    # The callback states a fact: this transcription finished. When another run writes the
+    # record between our read and our write (the poller recording a status it read just
+    # before the end, a repeated callback), our write loses the ETag race: read the record
+    # again and apply the fact to it as it is now, rather than leave the job to the poller.
+    for _ in range(_MAX_WRITES):
+        record = _current_job(rt, key, transcription)
+        if isinstance(record, Reply):
+            return record
+        if not confirmed:
+            current = _confirm(rt, transcription)
+            if current is None:
+                log.warning(
+                    "%s: unsigned completion callback, but the service says %s is not "
+                    "finished; ignored",
+                    jobs.describe(record),
+                    transcription.id,
+                )
+                return Reply(
+                    202, "the service does not report this transcription finished; ignored"
+                )
+            transcription, confirmed = current, True
+        rt.ensure_resources()  # once per process: the completion queue exists
+        try:
+            mark_finished(rt, record, transcription)
+        except JobConflictError:
+            log.info(
+                "%s: changed by another run while handling the callback; reading it again",
+                jobs.describe(record),
+            )
+            continue
+        log.info(
+            "%s: completion pushed by web hook (%s)", jobs.describe(record), transcription.status
+        )
+        return Reply(202, "completion enqueued")
+    log.warning(
+        "webhook: job=%s changed under each of %d tries to record the end of transcription "
+        "%s; answered 503 so the service retries (the poller catches it otherwise)",
+        key,
+        _MAX_WRITES,
+        transcription.id,
+    )
+    return Reply(503, "the job kept changing while recording the completion; retry later")
+
+
+def _current_job(rt: Runtime, key: str, transcription: Transcription) -> JobRecord | Reply:
+    """The job `key` as it is now when the end of `transcription` still concerns it, else
+    the reply that says why there is nothing to do."""
     record = rt.store.get(key)
     if record is None:
         log.info("webhook: job=%s (transcription %s) unknown; ignored", key, transcription.id)
         return Reply(202, "unknown job; ignored")
     if record.transcription_id != transcription.id:
-        # The job was resubmitted since: this is the end of a transcription it no longer
-        # follows (or one it has not recorded yet; the poller's lookup adopts that one).
+        # The job was resubmitted since (or deferred, which forgets the transcription): this
+        # is the end of a transcription it no longer follows (or one it has not recorded
+        # yet; the poller's lookup adopts that one).
         log.info(
             "%s: completion of transcription %s, but the job follows %r; ignored",
             jobs.describe(record),
@@ -134,33 +192,13 @@ def _complete(rt: Runtime, completion: Completion) -> Reply:
         )
         return Reply(202, "not the job's current transcription; ignored")
     if record.state not in (JobState.SUBMITTED, JobState.RUNNING):
+        # Completing, done, failed or rejected: someone already handed the end over (or the
+        # job ended otherwise); enqueueing again would only add a duplicate.
         log.info(
             "%s: completion callback while %s; nothing to do", jobs.describe(record), record.state
         )
         return Reply(202, f"job already {record.state}")
-    if not completion.signed:
-        confirmed = _confirm(rt, transcription)
-        if confirmed is None:
-            log.warning(
-                "%s: unsigned completion callback, but the service says %s is not finished; "
-                "ignored",
-                jobs.describe(record),
-                transcription.id,
-            )
-            return Reply(202, "the service does not report this transcription finished; ignored")
-        transcription = confirmed
-    rt.ensure_resources()  # once per process: the completion queue exists
-    try:
-        mark_finished(rt, record, transcription)
-    except JobConflictError:
-        log.info(
-            "%s: changed by another run while handling the callback (the poller or a repeated "
-            "callback got there first); nothing enqueued",
-            jobs.describe(record),
-        )
-        return Reply(202, "job changed meanwhile; nothing to do")
-    log.info("%s: completion pushed by web hook (%s)", jobs.describe(record), transcription.status)
-    return Reply(202, "completion enqueued")
+    return record
 
 
 def _confirm(rt: Runtime, transcription: Transcription) -> Transcription | None:

@@ -15,12 +15,12 @@ import pytest
 import uvicorn
 
 from devhost.services import Azurite, wait_for
-from shared.result_schema import TranscriptionReport
 from speech_emulator.app import create_app
 from speech_emulator.config import Behaviour, Settings
 from speech_emulator.engines.base import Phrase, RecognitionRequest
 from speech_emulator.engines.scripted import ScriptedEngine
 from tests.emulator.audio_fixtures import bursts, encode
+from tests.emulator.result_schema import TranscriptionReport
 from tests.emulator.speech import client, create_body, download, files, submit, upload, wait_done
 
 pytestmark = pytest.mark.integration

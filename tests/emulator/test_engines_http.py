@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from devhost.services import PROJECT_ROOT, Azurite, SpeechEmulator, start_speech_emulator
-from shared.result_schema import TranscriptionResult
+from tests.emulator.result_schema import TranscriptionResult
 from tests.emulator.speech import client, create_body, download, files, submit, upload, wait_done
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

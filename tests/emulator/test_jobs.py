@@ -10,8 +10,8 @@ import pytest
 from azure.storage.blob import BlobServiceClient, ContainerSasPermissions, generate_container_sas
 
 from devhost.services import DEV_ACCOUNT, DEV_ACCOUNT_KEY, Azurite, SpeechEmulator, wait_for
-from shared.result_schema import TranscriptionReport, TranscriptionResult
 from tests.emulator.audio_fixtures import bursts, encode
+from tests.emulator.result_schema import TranscriptionReport, TranscriptionResult
 from tests.emulator.speech import (
     admin,
     client,

@@ -7,7 +7,6 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 
-from shared.result_schema import TranscriptionReport, TranscriptionResult
 from speech_emulator.audio import UndecodableAudioError, decode
 from speech_emulator.config import Behaviour, RateLimit
 from speech_emulator.engines.base import Phrase, RecognitionRequest, Word
@@ -28,6 +27,7 @@ from speech_emulator.timefmt import iso_duration, iso_timestamp_ms, to_ticks
 from speech_emulator.tokens import ContentSigner, TokenError
 from speech_emulator.validation import parse_create
 from tests.emulator.audio_fixtures import RATE, bursts, encode
+from tests.emulator.result_schema import TranscriptionReport, TranscriptionResult
 
 NOW = datetime(2025, 5, 24, 13, 37, 5, 123000, tzinfo=UTC)
 

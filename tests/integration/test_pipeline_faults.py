@@ -166,6 +166,56 @@ def test_vanished_job_is_resubmitted(pipeline: Pipeline, clock: Clock, faults: A
     assert row["TranscriptionId"] != first
 
 
+def test_transcription_vanished_before_completion_is_resubmitted(
+    pipeline: Pipeline, clock: Clock
+) -> None:
+    name = "vanish/before completion.wav"
+    pipeline.submit(pipeline.upload(name, mono_call(), [["gone before saved"]]))
+    pipeline.poll_until(lambda: pipeline.record_for(name)["State"] == "completing")
+    first = pipeline.record_for(name)["TranscriptionId"]
+    pipeline.api.delete(f"/transcriptions/{first}").raise_for_status()  # e.g. its TTL ran out
+    pipeline.drain()
+    row = pipeline.record_for(name)
+    assert (row["State"], row["ErrorCode"]) == ("deferred", "Vanished")
+    assert row["ErrorMessage"] == f"transcription {first} disappeared before completion"
+    assert row["NextCheckAt"] <= utc_now()  # due at once
+    assert not any(o.startswith(f"{name}/") for o in pipeline.outputs())
+    _settle(pipeline, clock, [name])
+    row = pipeline.record_for(name)
+    assert (row["State"], row["Attempts"]) == ("done", 2)
+    assert row["TranscriptionId"] != first
+    assert f"{name}.json" not in pipeline.errors()
+
+
+def test_recording_overwritten_before_its_stalled_job_was_submitted_is_superseded(
+    pipeline: Pipeline,
+) -> None:
+    """The trigger's run stopped after recording the job; the blob is overwritten before
+    the poller resumes it: that version is dropped, with no report and nothing submitted."""
+    name = "overwrite/before submission.wav"
+    blob = pipeline.upload(name, mono_call(), [["first version"]])
+    props = blob.get_blob_properties()
+    rt = runtime_for(get_settings())
+    stalled = jobs.new_job(
+        container=props.container,
+        name=name,
+        etag=str(props.etag),
+        size=props.size,
+        now=utc_now(),
+        timeout=timedelta(hours=30),
+        lease=timedelta(0),  # the run that held it crashed long ago
+    )
+    assert rt.store.create(stalled) is not None
+    pipeline.upload(name, mono_call(), [["second version"]])
+    before = requests_by_route(pipeline.stats())
+    pipeline.poll()
+    row = pipeline.table.get_entity("job", stalled.key)
+    assert (row["State"], row["ErrorCode"]) == ("rejected", "Superseded")
+    assert row["ErrorMessage"] == "the blob was overwritten before this version was submitted"
+    assert f"{name}.json" not in pipeline.errors()
+    assert SUBMIT_ROUTE not in delta(before, requests_by_route(pipeline.stats()))
+
+
 def test_job_past_its_deadline_is_deleted_and_reported(
     pipeline: Pipeline, clock: Clock, faults: Any
 ) -> None:

@@ -1,8 +1,9 @@
 """Pydantic models of the Speech batch transcription result and report files.
 
 The documented format of a file of kind ``Transcription`` (one per input) and of the
-``TranscriptionReport`` (one per job). Pure: no Azure imports. The models are tolerant the
-way a reader of a service's output must be:
+``TranscriptionReport`` (one per job): the yardstick the emulator's files are checked
+against, so that the local service writes what the real one writes. Pure: no Azure imports.
+The models are tolerant the way a reader of a service's output must be:
 
 - unknown fields are kept (``extra="allow"``) so nothing the service adds is lost;
 - ``timestamp`` is also read from ``timeStamp``;
@@ -10,6 +11,14 @@ way a reader of a service's output must be:
 - optional parts (``words``, ``displayWords``, ``speaker``, ``locale``) may be absent.
 
 Use ``TranscriptionResult.model_validate(json_obj)`` to check a parsed file.
+
+Why this lives with the tests and not in ``shared/``: the app never validates a whole
+result. ``shared/results.py`` reads only the fields it needs, tolerating more than the
+documented format (a phrase timed by its ISO-8601 ``offset`` alone, as in
+``tests/fixtures/results/tolerant.json``, is fine for the app but fails these models, which
+require the ticks the service always writes), and ``result.json`` is kept byte for byte.
+Validating with these models in production would reject results the app handles today,
+for a second parse of every result file; as the emulator's yardstick they are exactly right.
 """
 
 from __future__ import annotations
