@@ -31,7 +31,8 @@ from starlette.routing import Route
 
 from devhost.services import Azurite, SpeechEmulator, start_speech_emulator, wait_for
 from shared.runtime import runtime_for
-from shared.settings import Secret, get_settings
+from shared.secret import Secret
+from shared.settings import get_settings
 from shared.speech_client import SpeechClient
 from shared.webhook import EVENT_HEADER, SIGNATURE_HEADER, sign
 from shared.webhook_admin import WebhookAdmin, hook_id_of, run

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from shared.errors import ConfigurationError
-from shared.settings import ALL_OUTPUT_FORMATS, Secret, Settings, get_settings
+from shared.secret import Secret
+from shared.settings import ALL_OUTPUT_FORMATS, Settings, get_settings
 
 BASE = {
     "SPEECH_ENDPOINT": "https://my-speech.cognitiveservices.azure.com/",

@@ -33,7 +33,8 @@ from shared.errors import (
     SpeechTransientError,
 )
 from shared.retry import RetryPolicy, parse_retry_after, set_testing
-from shared.settings import Secret, Settings
+from shared.secret import Secret
+from shared.settings import Settings
 from shared.speech_client import COGNITIVE_SERVICES_SCOPE, SpeechClient
 from shared.speech_models import TranscriptionStatus, build_submit_body
 from tests.emulator.audio_fixtures import bursts, encode
