@@ -17,6 +17,7 @@ import pytest
 from azure.core.exceptions import ResourceNotFoundError
 
 from devhost.services import Azurite, SpeechEmulator, start_speech_emulator, wait_for
+from shared.error_reports import advice_for
 from shared.output_names import error_report_name, output_name
 from tests.integration.harness import (
     Pipeline,
@@ -141,7 +142,8 @@ def test_bad_and_good_input_in_one_batch(pipeline: Pipeline) -> None:
         report = pipeline.error_report(error_report_name(name))
         assert report["reasonCode"] == code
         assert report["input"]["name"] == name
-        assert report["whatToDo"]
+        assert report["whatToDo"] == advice_for(code)
+        assert report["whatToDo"] != advice_for("NoSuchReasonCode")  # specific advice
         assert report["message"]
         assert not any(o.startswith(f"{name}/") for o in outputs)
 
