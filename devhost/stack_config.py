@@ -91,7 +91,7 @@ class DropInstructions:
         return "\n".join(
             [
                 "",
-                "Ready. Drop .wav or .mp3 recordings into the blob container "
+                "Ready. Drop recordings (.wav, .mp3, .flac, .ogg, .opus) into the blob container "
                 f"'{self.input_container}':",
                 "  - make upload FILE=path/to/call.wav",
                 f'  - az storage blob upload --connection-string "$CONN" '

@@ -1,9 +1,13 @@
 """Check a recording from its header bytes alone: is it audio, which format, how many channels.
 
 Pure: the caller passes `read_range(offset, length)` (backed by a ranged blob download), and
-this module asks only for what the header needs — the first 64 KiB, plus for an MP3 with a
-large ID3v2 tag one small read after the tag, or for a WAV with big metadata chunks before
-its audio a few small reads at chunk boundaries. A 1 GB recording costs the same as 100 KB.
+this module asks only for what the header needs — the first 64 KiB, plus for an MP3 or FLAC
+with large ID3v2 tags one small read after each tag, or for a WAV with big metadata chunks
+(`bext`, `iXML`, `LIST`, `JUNK`, ...) before its audio one small read per chunk boundary
+beyond what it already has. Metadata is skipped by offset, never downloaded, so a 1 GB
+recording costs the same as 100 KB, and the work per file is bounded: a header that needs
+more than `_MAX_EXTRA_READS` extra reads (or more chunks or tags than real recorders write)
+is rejected as `HeaderTooLarge`, never mistaken for a cut-short file.
 
 Every rejection is an `InputRejectedError` with a stable reason code and a message that says
 what is wrong, why, and what to do:
@@ -13,6 +17,7 @@ what is wrong, why, and what to do:
     TooLarge              larger than MAX_AUDIO_MB (the service takes at most 1 GB)
     NotAudio              the bytes are not the format the extension claims
     TruncatedHeader       the file ends inside its header
+    HeaderTooLarge        so much metadata before the audio that the check gives up on it
     UnsupportedChannels   more than 2 channels (mono or stereo call recordings only)
     UnsupportedCodec      a valid container holding a codec the app does not accept
 """
@@ -32,7 +37,11 @@ ALLOWED_EXTENSIONS: Final = (".wav", ".mp3", ".flac", ".ogg", ".opus")
 HEADER_READ_BYTES: Final = 64 * 1024
 _AFTER_ID3_READ_BYTES: Final = 32 * 1024
 _CHUNK_READ_BYTES: Final = 4 * 1024
-_MAX_EXTRA_READS: Final = 16
+# Reads beyond the first 64 KiB, per file. A broadcast WAV costs one per metadata chunk
+# larger than what the previous read fetched; real recorders write a dozen chunks at most.
+_MAX_EXTRA_READS: Final = 64
+_MAX_WAV_CHUNKS: Final = 256
+_MAX_ID3_TAGS: Final = 8
 _MIB: Final = 1024 * 1024
 _MAX_CHANNELS: Final = 2
 
@@ -92,7 +101,15 @@ def sniff_audio(read_range: ReadRange, *, name: str, size: int, max_bytes: int) 
         ".ogg": _sniff_ogg,
         ".opus": _sniff_ogg,
     }[extension]
-    info = parser(source, shown)
+    try:
+        info = parser(source, shown)
+    except _ReadLimitError as exc:
+        raise _header_too_large(
+            shown,
+            f"its audio was not found within {_MAX_EXTRA_READS} reads beyond the first "
+            f"{HEADER_READ_BYTES // 1024} KiB (the last at {exc.offset / _MIB:,.1f} MB into "
+            "the file)",
+        ) from None
     if info.channels > _MAX_CHANNELS:
         raise InputRejectedError(
             "UnsupportedChannels",
@@ -124,11 +141,21 @@ def _short(name: str, limit: int = 120) -> str:
     return name if len(name) <= limit else f"{name[: limit // 2]}…{name[-limit // 2 :]}"
 
 
+class _ReadLimitError(Exception):
+    """A parser needed more than `_MAX_EXTRA_READS` reads (becomes `HeaderTooLarge`)."""
+
+    def __init__(self, offset: int) -> None:
+        super().__init__(offset)
+        self.offset = offset
+
+
 class _Source:
     """Ranged reads over the blob, served from the first 64 KiB whenever possible.
 
     A read beyond it fetches `prefetch` bytes at once and keeps them, so a parser that
     looks at a few bytes and then at what follows them makes one remote call, not two.
+    After `_MAX_EXTRA_READS` remote reads it raises `_ReadLimitError` rather than
+    returning nothing, which the parsers would take for the end of the file.
     """
 
     def __init__(self, read_range: ReadRange, size: int) -> None:
@@ -151,7 +178,7 @@ class _Source:
         if self._extra and start >= 0 and offset + length <= self._extra_offset + len(self._extra):
             return self._extra[start : start + length]
         if self._extra_reads >= _MAX_EXTRA_READS:
-            return b""
+            raise _ReadLimitError(offset)
         self._extra_reads += 1
         self._extra_offset = offset
         self._extra = self._read_range(offset, min(max(length, prefetch), self.size - offset))
@@ -175,6 +202,17 @@ def _truncated(shown: str, what: str) -> InputRejectedError:
         "TruncatedHeader",
         f"{shown!r} ends inside its {what}: the file is cut short (an interrupted upload or "
         "copy). Upload the complete recording again.",
+    )
+
+
+def _header_too_large(shown: str, what: str) -> InputRejectedError:
+    return InputRejectedError(
+        "HeaderTooLarge",
+        f"{shown!r} has more metadata before its audio than the app examines: {what}. The "
+        "app checks each recording from its header alone and bounds that work, so it does "
+        "not submit a file whose audio it cannot find. Export or save the recording again "
+        "without the extra metadata (or convert it to plain WAV, FLAC or MP3) and upload it "
+        "again.",
     )
 
 
@@ -224,7 +262,7 @@ def _sniff_wav(source: _Source, shown: str) -> AudioInfo:
     fmt: tuple[int, int, int, int, int, int] | None = None  # codec, ch, rate, bps, align, bits
     ds64_data_size: int | None = None
     offset = 12
-    for _ in range(256):  # chunk count bound: a malformed file must not loop forever
+    for _ in range(_MAX_WAV_CHUNKS):  # a malformed file must not loop forever
         chunk_header = source.read(offset, 8)
         if len(chunk_header) < 8:
             if offset >= source.size and fmt is not None:
@@ -260,7 +298,7 @@ def _sniff_wav(source: _Source, shown: str) -> AudioInfo:
         if chunk_id[:1].isspace() or not chunk_id.isascii():
             raise _not_audio(shown, ".wav", f"it has a malformed chunk at byte {offset}")
         offset = body_offset + chunk_size + (chunk_size & 1)  # chunks are word-aligned
-    raise _not_audio(shown, ".wav", "no audio data chunk found among its first 256 chunks")
+    raise _header_too_large(shown, f"no audio data chunk among its first {_MAX_WAV_CHUNKS} chunks")
 
 
 def _parse_wav_fmt(body: bytes, endian: str, shown: str) -> tuple[int, int, int, int, int, int]:
@@ -357,22 +395,33 @@ def _id3v2_size(header: bytes) -> int | None:
     return 10 + size + footer
 
 
-def _sniff_mp3(source: _Source, shown: str) -> AudioInfo:
-    head = source.head
+def _skip_id3_tags(source: _Source, shown: str, extension: str) -> int:
+    """Offset of the first byte after the ID3v2 tags at the start of the file (0 if none).
+
+    Tags are skipped by their declared size, not read: cover art costs nothing. Some taggers
+    write more than one tag; more than `_MAX_ID3_TAGS` is rejected as `HeaderTooLarge`.
+    """
     start = 0
-    # Some taggers write more than one ID3v2 tag; skip them all (bounded).
-    for _ in range(4):
+    for _ in range(_MAX_ID3_TAGS):
         block = source.read(start, 10, prefetch=_AFTER_ID3_READ_BYTES)
         if block[:3] != b"ID3":
-            break
+            return start
         if len(block) < 10:
             raise _truncated(shown, "ID3 tag header")
         tag_size = _id3v2_size(block)
         if tag_size is None:
-            raise _not_audio(shown, ".mp3", "its ID3 tag header is malformed", head)
+            raise _not_audio(shown, extension, "its ID3 tag header is malformed", source.head)
         start += tag_size
         if start >= source.size:
             raise _truncated(shown, "ID3 tag (no audio after the tag)")
+    if source.read(start, 3) == b"ID3":
+        raise _header_too_large(shown, f"more than {_MAX_ID3_TAGS} ID3 tags")
+    return start
+
+
+def _sniff_mp3(source: _Source, shown: str) -> AudioInfo:
+    head = source.head
+    start = _skip_id3_tags(source, shown, ".mp3")
     window = source.read(start, HEADER_READ_BYTES if start == 0 else _AFTER_ID3_READ_BYTES)
     window_ends_file = start + len(window) >= source.size
     saw_sync_at_end = False
@@ -453,7 +502,7 @@ def _vbr_frame_count(frame: _MpegFrame, data: bytes) -> int | None:
 
 def _sniff_flac(source: _Source, shown: str) -> AudioInfo:
     head = source.head
-    start = _id3v2_size(head[:10]) or 0  # tolerated before fLaC by some taggers
+    start = _skip_id3_tags(source, shown, ".flac")  # tolerated before fLaC by some taggers
     block = source.read(start, 42)
     if block[:4] != b"fLaC":
         if len(block) < 4 and b"fLaC".startswith(block):

@@ -62,11 +62,22 @@ async def json_body(request: Request) -> Any:
     if not raw.strip():
         raise invalid("The request body is empty; send a JSON object.", "EmptyRequest")
     try:
-        return json.loads(raw)
+        data = json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise invalid(
             f"The request body is not valid JSON ({exc}).", "InvalidRequestBodyFormat"
         ) from exc
+    try:
+        # JSON can escape a lone UTF-16 surrogate ("\ud800"); such a string is not Unicode
+        # text and would crash later, when it is signed (a web hook secret) or sent back.
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise invalid(
+            "The request body holds a string with an unpaired UTF-16 surrogate escape "
+            f"({exc.object[exc.start : exc.end]!a}), which is not valid Unicode text.",
+            "InvalidRequestBodyFormat",
+        ) from exc
+    return data
 
 
 def speech_endpoint(

@@ -42,8 +42,10 @@ class ContentSigner:
         """Raise TokenError unless ``sig`` signs this file and ``expiry`` is in the future."""
         if not expiry or not sig:
             raise TokenError("Server failed to authenticate the request: the signature is missing.")
-        expected = self._sign(f"{job_id}/{file_id}", expiry)
-        if not hmac.compare_digest(expected, sig):
+        expected = self._sign(f"{job_id}/{file_id}", expiry).encode("ascii")
+        # Bytes, not str: compare_digest raises TypeError for a non-ASCII str, and the query
+        # string is the client's to fill (a 500 where a forged token deserves a 403).
+        if not hmac.compare_digest(expected, sig.encode("utf-8", "replace")):
             raise TokenError(
                 "Server failed to authenticate the request. Make sure the value of the "
                 "signature is formed correctly."

@@ -7,6 +7,7 @@ from devhost.stack_config import (
     choose_runner,
     effective_settings,
 )
+from shared.audio_header import ALLOWED_EXTENSIONS
 
 
 def test_owned_settings_override_and_defaults_yield_to_exported_values():
@@ -64,5 +65,6 @@ def test_drop_instructions_name_every_way_in():
     assert "-c audio-input" in text
     assert "(Emulator - Default Ports)" in text
     assert "CONNSTR" in text
+    assert [ext for ext in ALLOWED_EXTENSIONS if ext not in text] == []  # every accepted one
     other = DropInstructions("C", "a", "b", "c", default_ports=False).render()
     assert "Connection string" in other

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from urllib.parse import parse_qs, urlsplit
 
@@ -49,6 +50,59 @@ def test_auth_failures(scripted_emulator: SpeechEmulator) -> None:
     _error(httpx.get(url, headers={"Authorization": "Bearer abc"}), 401, "Unauthorized")
     ok = httpx.get(url, headers={"Ocp-Apim-Subscription-Key": scripted_emulator.key})
     assert ok.status_code == 200
+
+
+def test_non_ascii_keys_are_refused_not_a_crash(scripted_emulator: SpeechEmulator) -> None:
+    url = f"{scripted_emulator.url}/speechtotext/transcriptions?api-version={API_VERSION}"
+    for raw in ("ключ".encode(), b"\xe9\xff", scripted_emulator.key.encode() + "é".encode()):
+        _error(httpx.get(url, headers={b"Ocp-Apim-Subscription-Key": raw}), 401, "Unauthorized")
+
+
+@pytest.mark.parametrize("sig", ["é", "签名" * 20, "%FF%FE", "%ED%A0%80"])
+def test_content_url_with_a_non_ascii_signature_is_refused_not_a_crash(
+    scripted_emulator: SpeechEmulator, sig: str
+) -> None:
+    # The token is checked before the file is looked up: no job is needed to reach it.
+    url = f"{scripted_emulator.url}/_content/{uuid.uuid4()}/{uuid.uuid4()}/contenturl_0.json"
+    refused = httpx.get(f"{url}?se=2099-01-01T00%3A00%3A00Z&sp=r&sig={sig}")
+    assert refused.status_code == 403, refused.text
+    assert "<Code>AuthenticationFailed</Code>" in refused.text
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        (
+            "/webhooks",
+            '{"displayName": "hook", "webUrl": "http://127.0.0.1:9/hook", '
+            '"events": {"transcriptionCompletion": true}, "properties": {"secret": "\\ud800"}}',
+        ),
+        (
+            "/webhooks",
+            '{"displayName": "\\udfff hook", "webUrl": "http://127.0.0.1:9/hook", '
+            '"events": {"transcriptionCompletion": true}}',
+        ),
+        (
+            "/transcriptions:submit",
+            '{"displayName": "call \\ud83d", "locale": "en-US", '
+            '"contentUrls": ["http://127.0.0.1:9/a.wav"], "properties": {"timeToLiveHours": 48}}',
+        ),
+    ],
+)
+def test_lone_surrogate_escapes_in_a_body_are_a_400_not_a_crash(
+    scripted_emulator: SpeechEmulator, path: str, body: str
+) -> None:
+    with client(scripted_emulator) as api:
+        response = api.post(path, content=body, headers={"Content-Type": "application/json"})
+        _error(response, 400, "InvalidRequest", "InvalidRequestBodyFormat")
+        assert "surrogate" in response.json()["message"]
+        # The same body with real non-ASCII text is fine.
+        fixed = json.loads(
+            body.replace("\\ud83d", "📞").replace("\\ud800", "clé").replace("\\udfff", "ü")
+        )
+        created = api.post(path, json=fixed)
+        assert created.status_code == 201, created.text
+        assert api.delete(created.headers["Location"]).status_code == 204  # leave no trace
 
 
 def test_bearer_accepted_when_enabled(speech_emulator_factory) -> None:

@@ -206,6 +206,17 @@ def test_content_tokens() -> None:
         ContentSigner().check("job", "file", expiry, query["sig"], NOW)
 
 
+@pytest.mark.parametrize("sig", ["é" * 43, "签名", "\ud800", "sig\x00"])
+def test_content_token_with_a_non_ascii_signature_is_refused_not_a_crash(sig: str) -> None:
+    signer = ContentSigner()
+    url = signer.url("http://e", "job", "file", "a.json", NOW + timedelta(minutes=5))
+    expiry = url.split("se=", 1)[1].split("&", 1)[0].replace("%3A", ":")
+    with pytest.raises(TokenError, match="signature"):
+        signer.check("job", "file", expiry, sig, NOW)
+    with pytest.raises(TokenError):
+        signer.check("job", "file", "2099-01-01T00:00:00Zé", sig, NOW)
+
+
 def test_rate_limiter_window() -> None:
     limiter = RateLimiter()
     limit = RateLimit.parse("2/10")

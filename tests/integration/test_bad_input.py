@@ -8,6 +8,7 @@ own (a start delay gives the test time to delete or overwrite a blob while its j
 from __future__ import annotations
 
 import random
+import struct
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,6 +17,7 @@ import pytest
 from azure.core.exceptions import ResourceNotFoundError
 
 from devhost.services import Azurite, SpeechEmulator, start_speech_emulator, wait_for
+from shared.error_reports import advice_for
 from shared.output_names import error_report_name, output_name
 from tests.integration.harness import (
     Pipeline,
@@ -39,6 +41,15 @@ def _big_wav() -> bytes:
     return wav_bytes([samples])
 
 
+def _with_metadata(wav: bytes, chunks: int, size: int) -> bytes:
+    """`wav` with `chunks` bext/iXML/JUNK chunks of `size` bytes each before its fmt chunk,
+    as broadcast-WAV exports from call recorders carry them."""
+    ids = (b"bext", b"iXML", b"JUNK")
+    extra = b"".join(ids[i % 3] + struct.pack("<I", size) + b"\x00" * size for i in range(chunks))
+    at = wav.index(b"fmt ")
+    return wav[:at] + extra + wav[at:]
+
+
 BAD: dict[str, tuple[bytes, str]] = {
     "bad/empty.wav": (b"", "EmptyFile"),
     "bad/not audio.wav": (b"this is a text file, not a recording\n" * 40, "NotAudio"),
@@ -46,6 +57,8 @@ BAD: dict[str, tuple[bytes, str]] = {
     "bad/truncated header.wav": (mono_call()[:30], "TruncatedHeader"),
     "bad/minutes.txt": (b"meeting minutes", "UnsupportedExtension"),
     "bad/too large.wav": (_big_wav(), "TooLarge"),
+    # Each chunk just too big to share a ranged read with the next: too many reads.
+    "bad/too much metadata.wav": (_with_metadata(mono_call(), 100, 5000), "HeaderTooLarge"),
 }
 GOOD: dict[str, bytes] = {
     "good/name with spaces.wav": mono_call(),
@@ -55,6 +68,7 @@ GOOD: dict[str, bytes] = {
     "good/really?.wav": stereo_call(),
     "good/a/b/c/d/e/f/g/h/deep folder.wav": mono_call(),
     LONG_NAME: mono_call(),
+    "good/broadcast wav.wav": _with_metadata(stereo_call(), 20, 40_000),  # 800 kB of metadata
 }
 
 
@@ -128,7 +142,8 @@ def test_bad_and_good_input_in_one_batch(pipeline: Pipeline) -> None:
         report = pipeline.error_report(error_report_name(name))
         assert report["reasonCode"] == code
         assert report["input"]["name"] == name
-        assert report["whatToDo"]
+        assert report["whatToDo"] == advice_for(code)
+        assert report["whatToDo"] != advice_for("NoSuchReasonCode")  # specific advice
         assert report["message"]
         assert not any(o.startswith(f"{name}/") for o in outputs)
 

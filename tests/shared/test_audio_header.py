@@ -315,6 +315,174 @@ def test_wav_with_zero_channels_is_not_audio() -> None:
     assert rejected(wav_header(channels=0) + b"\x00" * 100, "z.wav").reason_code == "NotAudio"
 
 
+# --------------------------------------------------------------------------- metadata
+
+
+def riff_chunk(chunk_id: bytes, payload: bytes) -> bytes:
+    """One RIFF chunk: id, little-endian size, payload, and the pad byte after an odd size."""
+    return chunk_id + struct.pack("<I", len(payload)) + payload + b"\x00" * (len(payload) & 1)
+
+
+def bwf_metadata(count: int, size: int) -> bytes:
+    """`count` chunks of about `size` bytes each, as broadcast-WAV exports from call recorders
+    write them: bext (description, originator, coding history), iXML, LIST/INFO and JUNK."""
+    chunks = []
+    for i in range(count):
+        kind = i % 4
+        if kind == 0:
+            history = b"A=PCM,F=16000,W=16,M=stereo,T=CallRecorder\r\n" * (size // 44)
+            payload = b"Call 4711 agent 42".ljust(256, b"\x00") + b"\x00" * 346 + history
+            chunks.append(riff_chunk(b"bext", payload[:size]))
+        elif kind == 1:
+            xml = b"<BWFXML><NOTE>" + b"x" * size + b"</NOTE></BWFXML>"
+            chunks.append(riff_chunk(b"iXML", xml[: size - 1]))  # odd: a pad byte follows
+        elif kind == 2:
+            chunks.append(riff_chunk(b"LIST", b"INFO" + riff_chunk(b"ICMT", b"c" * (size - 12))))
+        else:
+            chunks.append(riff_chunk(b"JUNK", b"\x00" * size))
+    return b"".join(chunks)
+
+
+def insert_before(data: bytes, chunk_id: bytes, extra: bytes) -> bytes:
+    """`data` (a WAV) with `extra` chunks inserted right before its `chunk_id` chunk."""
+    at = data.index(chunk_id, 12)
+    return data[:at] + extra + data[at:]
+
+
+@pytest.mark.parametrize("before", [b"fmt ", b"data"])
+def test_broadcast_wav_with_many_large_metadata_chunks_is_accepted(before: bytes) -> None:
+    metadata = bwf_metadata(24, 100_000)  # 2.4 MB of bext/iXML/LIST/JUNK, 24 chunks
+    data = insert_before(encode("WAV", "PCM_16", 2), before, metadata)
+    blob = Blob(data)
+    info = sniff_audio(blob.read_range, name="bwf.wav", size=len(data), max_bytes=MAX)
+    assert (info.format, info.codec, info.channels, info.sample_rate) == ("wav", "pcm", 2, 16000)
+    assert info.duration_s == pytest.approx(2.0)
+    # Chunks are skipped by their size, not downloaded: one small read per chunk boundary.
+    assert len(blob.reads) <= 1 + 24
+    assert blob.bytes_requested <= HEADER_READ_BYTES + 24 * 4096
+
+
+@dataclass
+class SparseBlob:
+    """A blob of `size` bytes that is zero except at `pieces` ({offset: bytes}); nothing is
+    allocated for the zeros, so a test can describe a file of hundreds of megabytes."""
+
+    size: int
+    pieces: dict[int, bytes]
+    reads: list[tuple[int, int]] = field(default_factory=list)
+
+    def read_range(self, offset: int, length: int) -> bytes:
+        self.reads.append((offset, length))
+        out = bytearray(max(min(length, self.size - offset), 0))
+        for start, piece in self.pieces.items():
+            lo, hi = max(start, offset), min(start + len(piece), offset + len(out))
+            if lo < hi:
+                out[lo - offset : hi - offset] = piece[lo - start : hi - start]
+        return bytes(out)
+
+
+def test_wav_whose_audio_starts_hundreds_of_megabytes_in_is_accepted() -> None:
+    # 30 metadata chunks of 30 MB each (recorders pad with JUNK/FLLR to reserve space):
+    # the data chunk starts about 900 MB into the file.
+    pieces: dict[int, bytes] = {}
+    header = wav_header(channels=2, rate=16000, data_size=32000)
+    fmt_end = header.index(b"data")
+    pieces[0] = header[:fmt_end]
+    offset = fmt_end
+    for i in range(30):
+        pieces[offset] = (b"JUNK" if i % 2 else b"FLLR") + struct.pack("<I", 30 * 1024**2)
+        offset += 8 + 30 * 1024**2
+    pieces[offset] = header[fmt_end:]
+    blob = SparseBlob(offset + len(header) - fmt_end + 32000, pieces)
+    info = sniff_audio(blob.read_range, name="late.wav", size=blob.size, max_bytes=MAX)
+    assert (info.channels, info.sample_rate) == (2, 16000)
+    assert info.duration_s == pytest.approx(0.5)
+    assert offset > 900 * 1024**2
+    assert len(blob.reads) == 1 + 30
+    assert sum(length for _, length in blob.reads) <= HEADER_READ_BYTES + 30 * 4096
+
+
+def test_wav_needing_too_many_reads_is_header_too_large_not_truncated() -> None:
+    # Hundreds of chunks, each just too big to share a read with the next: pathological.
+    data = insert_before(encode("WAV", "PCM_16", 1), b"fmt ", bwf_metadata(200, 5000))
+    blob = Blob(data)
+    with pytest.raises(InputRejectedError) as info:
+        sniff_audio(blob.read_range, name="bloated.wav", size=len(data), max_bytes=MAX)
+    error = info.value
+    assert error.reason_code == "HeaderTooLarge"
+    assert "bloated.wav" in error.message
+    assert "metadata" in error.message
+    assert "cut short" not in error.message  # the upload is fine; do not blame it
+    assert "upload it again" in error.message
+    assert len(blob.reads) <= 1 + 64  # the work stays bounded
+
+
+def test_wav_with_hundreds_of_chunks_and_no_audio_is_header_too_large() -> None:
+    chunks = b"".join(riff_chunk(b"cue ", b"\x00" * 24) for _ in range(300))  # all in 64 KiB
+    data = insert_before(encode("WAV", "PCM_16", 1), b"fmt ", chunks)
+    error = rejected(data, "chatty.wav")
+    assert error.reason_code == "HeaderTooLarge"
+    assert "256 chunks" in error.message
+
+
+def test_wav_cut_inside_its_metadata_is_still_truncated() -> None:
+    data = insert_before(encode("WAV", "PCM_16", 1), b"fmt ", bwf_metadata(24, 100_000))
+    error = rejected(data[: 10 * 100_000 + 50], "cut.wav")
+    assert error.reason_code == "TruncatedHeader"
+
+
+def test_mp3_after_many_id3_tags_is_accepted() -> None:
+    tags = b"".join(id3v2(size) for size in (200_000, 10, 80_000, 500, 300_000, 20))
+    info = sniff(tags + mpeg_frames(50), "retagged.mp3")
+    assert (info.codec, info.sample_rate, info.channels) == ("mp3", 44100, 1)
+
+
+def test_mp3_with_too_many_id3_tags_is_header_too_large() -> None:
+    error = rejected(id3v2(100) * 9 + mpeg_frames(50), "overtagged.mp3")
+    assert error.reason_code == "HeaderTooLarge"
+    assert "ID3 tags" in error.message
+
+
+def flac_with_picture(picture_size: int) -> bytes:
+    """A FLAC file with a PICTURE metadata block (cover art) right after STREAMINFO."""
+    data = encode("FLAC", "PCM_16", 2)
+    streaminfo_end = 4 + 4 + 34
+    last_flag = data[4] & 0x80
+    picture = bytes([6 | last_flag]) + picture_size.to_bytes(3, "big") + b"\x00" * picture_size
+    return (
+        b"fLaC" + bytes([data[4] & 0x7F]) + data[5:streaminfo_end] + picture + data[streaminfo_end:]
+    )
+
+
+def test_flac_with_large_cover_art_costs_one_read() -> None:
+    data = flac_with_picture(2_000_000)
+    blob = Blob(data)
+    info = sniff_audio(blob.read_range, name="art.flac", size=len(data), max_bytes=MAX)
+    assert (info.codec, info.channels, info.sample_rate) == ("flac", 2, 16000)
+    assert info.duration_s == pytest.approx(2.0)
+    assert blob.reads == [(0, HEADER_READ_BYTES)]
+
+
+def test_flac_after_large_id3_tags_is_accepted() -> None:
+    data = id3v2(300_000) + id3v2(100_000) + encode("FLAC", "PCM_16", 1)
+    blob = Blob(data)
+    info = sniff_audio(blob.read_range, name="tagged.flac", size=len(data), max_bytes=MAX)
+    assert (info.codec, info.channels) == ("flac", 1)
+    assert len(blob.reads) == 3
+
+
+def test_ogg_with_a_large_comment_header_costs_one_read() -> None:
+    buffer = io.BytesIO()
+    with sf.SoundFile(buffer, "w", 16000, 1, format="OGG", subtype="VORBIS") as file:
+        file.comment = "c" * 300_000  # lives in the second packet, after the first page
+        file.write(np.zeros(16000, dtype="float32"))
+    data = buffer.getvalue()
+    blob = Blob(data)
+    info = sniff_audio(blob.read_range, name="noted.ogg", size=len(data), max_bytes=MAX)
+    assert (info.codec, info.channels, info.sample_rate) == ("vorbis", 1, 16000)
+    assert blob.reads == [(0, HEADER_READ_BYTES)]
+
+
 # --------------------------------------------------------------------------- rejections
 
 
