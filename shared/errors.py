@@ -20,7 +20,11 @@ secrets: URLs are logged and stored without their query string (see `redact_url`
 
 from __future__ import annotations
 
+import re
+from typing import Final
 from urllib.parse import urlsplit, urlunsplit
+
+_URL_RE: Final = re.compile(r"https?://[^\s'\"<>]+", re.IGNORECASE)
 
 
 def redact_url(url: str) -> str:
@@ -30,6 +34,12 @@ def redact_url(url: str) -> str:
     except ValueError:
         return "<unparseable URL>"
     return urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
+
+
+def redact_urls(text: str) -> str:
+    """`text` with every http(s) URL in it cut down by `redact_url` (a service's message, a
+    log line quoting a request)."""
+    return _URL_RE.sub(lambda m: redact_url(m.group(0)), text)
 
 
 class TranscriptionAppError(Exception):

@@ -15,23 +15,28 @@ back with `pause`, so every thread of the process backs off together.
 One limiter per endpoint and process (`shared_limiter`): the quota belongs to the Speech
 resource, not to one client object. The clock and the sleep are injectable, so tests run
 without sleeping.
+
+The ``N/SECONDS`` form and the window of recent calls come from `shared.rate_window`,
+which the Speech emulator's own 429 limit uses too; this module adds what only the app
+needs: priorities, the shared pause, and `Limiter`, the small interface the Speech
+transport depends on (so a limiter shared across instances could replace this one).
 """
 
 from __future__ import annotations
 
-import re
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Final
+from typing import Final, Protocol
 
 from shared.errors import SpeechThrottledError
+from shared.rate_window import Rate, SlidingWindow
 
 __all__ = [
     "CallPurpose",
+    "Limiter",
     "RateLimit",
     "RateLimitedError",
     "RateLimiter",
@@ -39,7 +44,6 @@ __all__ = [
     "shared_limiter",
 ]
 
-_RATE_RE: Final = re.compile(r"^\s*(\d+)\s*/\s*(\d+(?:\.\d+)?)\s*$")
 _OFF: Final = frozenset({"0", "off", "none", "false", "no"})
 
 
@@ -61,22 +65,39 @@ class RateLimitedError(SpeechThrottledError):
     not_sent = True
 
 
+class Limiter(Protocol):
+    """What the Speech transport needs of a rate limiter (`RateLimiter` is the in-process one).
+
+    The seam lets another implementation (one shared across instances, say) stand in
+    without the transport changing. `str(limiter)` names the limit in error messages.
+    """
+
+    def acquire(self, purpose: CallPurpose, *, max_wait: float) -> bool:
+        """Take a slot for a call of `purpose`, waiting at most `max_wait` s; False: none came."""
+        ...
+
+    def pause(self, seconds: float) -> None:
+        """The service answered 429: nobody sends for `seconds` (never shortens a pause)."""
+        ...
+
+    def wait_estimate(self, purpose: CallPurpose) -> float:
+        """Seconds until a call of `purpose` could go (0.0: now); takes nothing."""
+        ...
+
+
 @dataclass(frozen=True)
-class RateLimit:
+class RateLimit(Rate):
     """`calls` per sliding window of `per_seconds`.
 
     Submissions take at most `submission_share` of a window's calls, and none while fewer
     than `reserve` of the window is left for completions and polls.
     """
 
-    calls: int
-    per_seconds: float
     submission_share: float = 0.3
     reserve: float = 0.1
 
     def __post_init__(self) -> None:
-        if self.calls < 1 or self.per_seconds <= 0:
-            raise ValueError("a rate limit needs at least 1 call per a positive time")
+        super().__post_init__()
         if not 0.0 <= self.reserve < 1.0:
             raise ValueError(f"reserve must be a fraction in [0, 1), got {self.reserve}")
         if not 0.0 < self.submission_share <= 1.0:
@@ -92,25 +113,18 @@ class RateLimit:
         """A submission goes only while the window holds fewer calls than this."""
         return max(1, int(self.calls * (1.0 - self.reserve)))
 
-    def __str__(self) -> str:
-        return f"{self.calls}/{self.per_seconds:g}"
-
 
 def parse_rate_limit(text: str) -> RateLimit | None:
     """``"90/10"`` -> 90 calls per 10 s; ``"0"``/``"off"`` -> None (no limit).
 
     Raises ValueError naming the expected form for anything else.
     """
-    value = text.strip().lower()
-    if value in _OFF:
+    if text.strip().lower() in _OFF:
         return None
-    match = _RATE_RE.match(value)
-    if match is None:
-        raise ValueError(f"expected CALLS/SECONDS such as 90/10, or 0/off to disable; got {text!r}")
-    calls, seconds = int(match.group(1)), float(match.group(2))
-    if calls < 1 or seconds <= 0:
-        raise ValueError(f"expected at least 1 call per a positive number of seconds; got {text!r}")
-    return RateLimit(calls, seconds)
+    try:
+        return RateLimit.parse(text)
+    except ValueError as exc:
+        raise ValueError(f"{exc}; or 0/off to disable the limit") from None
 
 
 class RateLimiter:
@@ -131,9 +145,12 @@ class RateLimiter:
         self._clock = clock
         self._sleep = sleep
         self._lock = threading.Lock()
-        self._sent: deque[float] = deque()  # times of the calls in the current window
-        self._submitted: deque[float] = deque()  # times of the submissions among them
+        self._sent = SlidingWindow()  # every call in the current window
+        self._submitted = SlidingWindow()  # the submissions among them
         self._paused_until = 0.0
+
+    def __str__(self) -> str:
+        return str(self.limit)
 
     def try_acquire(self, purpose: CallPurpose) -> float:
         """Take a slot and return 0.0, or take nothing and return the seconds to wait."""
@@ -141,29 +158,23 @@ class RateLimiter:
             now = self._clock()
             if now < self._paused_until:
                 return self._paused_until - now
-            horizon = self._trim(now)
-            delay = self._delay(purpose, horizon)
+            delay = self._delay(purpose, now)
             if delay > 0.0:
                 return delay
-            self._sent.append(now)
+            self._sent.add(now)
             if purpose is CallPurpose.SUBMISSION:
-                self._submitted.append(now)
+                self._submitted.add(now)
             return 0.0
 
-    def _delay(self, purpose: CallPurpose, horizon: float) -> float:
-        """Seconds until `purpose` may send, the window already trimmed to `horizon`."""
-        limits = [(self._sent, self.limit.calls)]
-        if purpose is CallPurpose.SUBMISSION:
-            limits = [
-                (self._sent, self.limit.submission_total_cap),
-                (self._submitted, self.limit.submission_cap),
-            ]
-        delay = 0.0
-        for times, cap in limits:
-            if len(times) >= cap:
-                # A slot frees when the call `cap`-th from the end leaves the window.
-                delay = max(delay, times[len(times) - cap] - horizon, 1e-3)
-        return delay
+    def _delay(self, purpose: CallPurpose, now: float) -> float:
+        """Seconds until `purpose` may send (the lock held); 0.0 when it may now."""
+        per = self.limit.per_seconds
+        if purpose is not CallPurpose.SUBMISSION:
+            return self._sent.wait(now, cap=self.limit.calls, per_seconds=per)
+        return max(
+            self._sent.wait(now, cap=self.limit.submission_total_cap, per_seconds=per),
+            self._submitted.wait(now, cap=self.limit.submission_cap, per_seconds=per),
+        )
 
     def acquire(self, purpose: CallPurpose, *, max_wait: float) -> bool:
         """Wait (at most `max_wait` s) for a slot; False when none came in time."""
@@ -188,15 +199,7 @@ class RateLimiter:
             now = self._clock()
             if now < self._paused_until:
                 return self._paused_until - now
-            return self._delay(purpose, self._trim(now))
-
-    def _trim(self, now: float) -> float:
-        """Drop calls that left the window; returns the window's start."""
-        horizon = now - self.limit.per_seconds
-        for times in (self._sent, self._submitted):
-            while times and times[0] <= horizon:
-                times.popleft()
-        return horizon
+            return self._delay(purpose, now)
 
 
 _registry: dict[tuple[str, RateLimit], RateLimiter] = {}

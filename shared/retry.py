@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Iterator
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from typing import TypeVar
 
 import stamina
 
@@ -29,6 +30,8 @@ __all__ = ["RetryPolicy", "parse_retry_after", "set_testing"]
 
 # Retry-After values above this are nonsense (or a date far away): treat them as "very long".
 _MAX_SANE_RETRY_AFTER = 7 * 24 * 3600.0
+
+T = TypeVar("T")
 
 
 def set_testing(on: bool, *, attempts: int = 1, cap: bool = False) -> AbstractContextManager[None]:
@@ -102,15 +105,18 @@ class RetryPolicy:
             return False
         return exc.retry_after + random.uniform(0, min(1.0, 0.1 * exc.retry_after))  # noqa: S311
 
-    def attempts_iter(self) -> Iterator[stamina.Attempt]:
-        """stamina attempt context managers: `for a in p.attempts_iter(): with a: ...`."""
-        return iter(
-            stamina.retry_context(
-                on=self.backoff,
-                attempts=self.attempts,
-                timeout=self.budget,
-                wait_initial=self.wait_initial,
-                wait_max=self.wait_max,
-                wait_jitter=self.wait_jitter,
-            )
+    def call(self, once: Callable[[], T]) -> T:
+        """`once()`, tried again per this policy while it raises a retryable error.
+
+        The last error is raised when the policy gives up (attempts, budget, a long
+        `Retry-After`, or an error that is not retryable).
+        """
+        retrying = stamina.retry(
+            on=self.backoff,
+            attempts=self.attempts,
+            timeout=self.budget,
+            wait_initial=self.wait_initial,
+            wait_max=self.wait_max,
+            wait_jitter=self.wait_jitter,
         )
+        return retrying(once)()

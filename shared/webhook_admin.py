@@ -1,12 +1,13 @@
 """Register and manage the Speech web hook that pushes completions to the app.
 
-Usage (credentials as the app uses them: SPEECH_ENDPOINT plus SPEECH_KEY, or Microsoft
-Entra ID through DefaultAzureCredential when SPEECH_KEY is unset; SPEECH_API_VERSION is
-honoured)::
+Usage (settings as the app reads them, through `shared.settings`: SPEECH_ENDPOINT plus
+SPEECH_KEY, or Microsoft Entra ID through DefaultAzureCredential when SPEECH_KEY is unset;
+SPEECH_API_VERSION, SPEECH_TIMEOUT_SECONDS, SPEECH_MAX_ATTEMPTS and SPEECH_RATE_LIMIT are
+honoured; WEBHOOK_SECRET is the secret to register)::
 
     python -m shared.webhook_admin register \\
         --url https://<app>.azurewebsites.net/api/speech-webhook \\
-        [--secret-from-env WEBHOOK_SECRET | --no-secret] \\
+        [--secret-from-env VAR | --no-secret] \\
         [--events TranscriptionCompletion ...] [--name NAME] [--wait SECONDS]
     python -m shared.webhook_admin list
     python -m shared.webhook_admin show ID
@@ -16,11 +17,19 @@ honoured)::
 
 `register` creates the hook, then waits for the service's challenge to the URL to succeed
 (the app's ``speech-webhook`` function answers it) and reports the hook's status. The secret
-is read from an environment variable, never from the command line (shell history, process
-lists) and is never printed; URLs are printed without their query string.
+is read from the environment (the app's WEBHOOK_SECRET setting, or the variable named by
+``--secret-from-env``), never from the command line (shell history, process lists), and is
+never printed; URLs are printed without their query string.
 
-The web hook endpoints are called through `SpeechClient`'s own request plumbing, so
-authentication, error mapping and log redaction are the same as the app's.
+The hooks are managed through `SpeechClient.webhooks`, the client's public web hook
+operations, on a client built by `SpeechClient.from_settings`: authentication, rate limit,
+error mapping and log redaction are the app's own.
+
+Settings without storage: `Settings.from_env` insists on the app's storage connection
+(AzureWebJobsStorage, or the one STORAGE_CONNECTION names), which this command never
+opens. Rather than read the SPEECH_* variables by hand (and drift from the app's
+validation), `admin_settings` fills an absent connection with a placeholder nothing here
+uses and lets `Settings.from_env` read and check everything else exactly as for the app.
 """
 
 from __future__ import annotations
@@ -30,23 +39,28 @@ import json
 import os
 import sys
 import time
-from collections.abc import Iterator, Mapping, Sequence
-from typing import Any, Final
-from urllib.parse import quote, urlsplit
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Final
+from urllib.parse import urlsplit
 
-from shared.errors import SpeechServiceError, redact_url
+from shared.errors import ConfigurationError, SpeechServiceError, redact_url
+from shared.secret import Secret
+from shared.settings import Settings
 from shared.speech_client import SpeechClient
-from shared.speech_models import API_VERSIONS
+from shared.speech_webhooks import DEFAULT_DISPLAY_NAME, SpeechWebhooks, check_web_url, hook_id_of
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = [
     "EVENT_NAMES",
     "AdminError",
-    "WebhookAdmin",
+    "admin_settings",
     "event_flags",
-    "hook_id_of",
     "main",
     "public",
     "run",
+    "wait_ready",
 ]
 
 # WebHookEvents of the 2024-11-15 API: the keys of a hook's "events" object.
@@ -60,7 +74,9 @@ EVENT_NAMES: Final = (
     "challenge",
 )
 DEFAULT_EVENTS: Final = ("transcriptionCompletion",)
-DEFAULT_NAME: Final = "speech-batch-functions completion push"
+_SECRET_SETTING: Final = "WEBHOOK_SECRET"  # noqa: S105 - a setting's name
+# Stands in for the storage connection Settings insists on; this command never opens it.
+_UNUSED_STORAGE: Final = "UseDevelopmentStorage=true"
 _PENDING: Final = frozenset({"NotStarted", "Running"})
 _EXIT_FAILED: Final = 1
 _EXIT_USAGE: Final = 2
@@ -88,22 +104,6 @@ def event_flags(names: Sequence[str]) -> dict[str, bool]:
     return flags
 
 
-def _hook_id(hook_id: str) -> str:
-    if not hook_id or any(ch in hook_id for ch in "/?#"):
-        raise AdminError(f"not a web hook id: {hook_id!r} (see `list` for the ids)")
-    return quote(hook_id, safe="")
-
-
-def _check_web_url(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise AdminError(
-            f"--url must be an absolute http(s) URL, e.g. "
-            f"https://<app>.azurewebsites.net/api/speech-webhook; got {redact_url(url)!r}"
-        )
-    return url
-
-
 def public(entity: Mapping[str, Any]) -> dict[str, Any]:
     """A hook entity safe to print: no secret, URLs without their query string."""
     shown = dict(entity)
@@ -116,128 +116,39 @@ def public(entity: Mapping[str, Any]) -> dict[str, Any]:
     return shown
 
 
-class WebhookAdmin:
-    """The ``/speechtotext/webhooks`` endpoints over a `SpeechClient`'s connection."""
-
-    def __init__(self, client: SpeechClient, endpoint: str) -> None:
-        self._client = client
-        self._base = endpoint.rstrip("/") + "/speechtotext/webhooks"
-
-    # `SpeechClient` has no public generic request method; its `_send` (one request, typed
-    # errors, auth, redaction) and `_paged` (@nextLink) are exactly what is needed here.
-    def _request(self, operation: str, method: str, url: str, body: Any = None) -> Any:
-        response = self._client._send(operation, method, url, json=body)
-        if response.status_code == 204 or not response.content:
-            return None
-        try:
-            return response.json()
-        except ValueError:
-            raise AdminError(
-                f"{operation}: the service answered HTTP {response.status_code} with a body "
-                "that is not JSON"
-            ) from None
-
-    def create(
-        self,
-        *,
-        web_url: str,
-        events: Mapping[str, bool],
-        secret: str | None,
-        display_name: str = DEFAULT_NAME,
-        description: str | None = None,
-    ) -> dict[str, Any]:
-        """Register a hook (the service then challenges `web_url`); returns its entity."""
-        body: dict[str, Any] = {
-            "displayName": display_name,
-            "webUrl": _check_web_url(web_url),
-            "events": dict(events),
-        }
-        if description:
-            body["description"] = description
-        if secret:
-            body["properties"] = {"secret": secret}
-        entity = self._request("webhook create", "POST", self._base, body)
-        if not isinstance(entity, Mapping) or not isinstance(entity.get("self"), str):
-            raise AdminError("webhook create: the service did not return the new web hook")
-        return dict(entity)
-
-    def get(self, hook_id: str) -> dict[str, Any]:
-        """One hook's entity."""
-        entity = self._request("webhook get", "GET", f"{self._base}/{_hook_id(hook_id)}")
-        if not isinstance(entity, Mapping):
-            raise AdminError("webhook get: the service returned no web hook")
-        return dict(entity)
-
-    def list(self) -> Iterator[dict[str, Any]]:
-        """Every hook of the Speech resource (all pages)."""
-        yield from self._client._paged("webhook list", self._base, {"top": 100}, dict)
-
-    def delete(self, hook_id: str) -> None:
-        """Delete a hook (a missing one raises `SpeechNotFoundError`)."""
-        self._request("webhook delete", "DELETE", f"{self._base}/{_hook_id(hook_id)}")
-
-    def ping(self, hook_id: str) -> None:
-        """Ask the service to send a ``ping`` event to the hook's URL."""
-        self._request("webhook ping", "POST", f"{self._base}/{_hook_id(hook_id)}:ping")
-
-    def test(self, hook_id: str) -> bool:
-        """Ask the service to re-send the last event of each registered type.
-
-        False when the service has no such event yet (HTTP 204): nothing is sent.
-        """
-        response = self._client._send(
-            "webhook test", "POST", f"{self._base}/{_hook_id(hook_id)}:test"
-        )
-        return response.status_code != 204
-
-    def wait_ready(self, hook_id: str, timeout: float, interval: float = 1.0) -> dict[str, Any]:
-        """The hook once its challenge is over (status Succeeded or Failed), or at `timeout`."""
-        deadline = time.monotonic() + timeout
-        while True:
-            entity = self.get(hook_id)
-            if entity.get("status") not in _PENDING or time.monotonic() >= deadline:
-                return entity
-            time.sleep(interval)  # waiting on the service's own challenge round-trip
+def wait_ready(
+    hooks: SpeechWebhooks, hook_id: str, timeout: float, interval: float = 1.0
+) -> dict[str, Any]:
+    """The hook once its challenge is over (status Succeeded or Failed), or at `timeout`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        entity = hooks.get(hook_id)
+        if entity.get("status") not in _PENDING or time.monotonic() >= deadline:
+            return entity
+        time.sleep(interval)  # waiting on the service's own challenge round-trip
 
 
-def hook_id_of(entity: Mapping[str, Any]) -> str:
-    """The id (last path segment of ``self``) of a hook entity."""
-    return urlsplit(str(entity.get("self", ""))).path.rstrip("/").rsplit("/", 1)[-1]
+def admin_settings(env: Mapping[str, str], endpoint: str | None = None) -> Settings:
+    """The app's settings from `env` (`endpoint` overriding SPEECH_ENDPOINT), storage aside.
 
-
-def _client_from_env(env: Mapping[str, str], endpoint: str | None) -> tuple[SpeechClient, str]:
-    endpoint = (endpoint or env.get("SPEECH_ENDPOINT", "")).strip().rstrip("/")
-    if not endpoint:
-        raise AdminError(
-            "SPEECH_ENDPOINT is not set: export it (the Speech resource endpoint, e.g. "
-            "https://<name>.cognitiveservices.azure.com) or pass --endpoint"
-        )
-    api_version = env.get("SPEECH_API_VERSION", "").strip() or API_VERSIONS[0]
-    if api_version not in API_VERSIONS:
-        raise AdminError(
-            f"SPEECH_API_VERSION {api_version!r} is not supported; use one of "
-            f"{', '.join(API_VERSIONS)}"
-        )
-    key = env.get("SPEECH_KEY", "").strip()
-    credential = None
-    if not key:
-        from azure.identity import DefaultAzureCredential  # noqa: PLC0415 - heavy, Entra only
-
-        credential = DefaultAzureCredential()
-    try:
-        client = SpeechClient(
-            endpoint, api_version, key=key or None, credential=credential, max_attempts=3
-        )
-    except ValueError as exc:
-        raise AdminError(f"SPEECH_ENDPOINT: {exc}") from None
-    return client, endpoint
+    A storage connection is not needed here: when `env` has none, a placeholder stands in
+    for it (see the module docstring). Raises `ConfigurationError` naming a bad setting.
+    """
+    values = dict(env)
+    if endpoint:
+        values["SPEECH_ENDPOINT"] = endpoint
+    storage = values.get("STORAGE_CONNECTION", "").strip() or "AzureWebJobsStorage"
+    if not values.get(storage, "").strip():
+        values[storage] = _UNUSED_STORAGE
+    return Settings.from_env(values)
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m shared.webhook_admin",
         description="Manage the Speech web hook that pushes job completions to the app. "
-        "Uses SPEECH_ENDPOINT and SPEECH_KEY (or Microsoft Entra ID when SPEECH_KEY is unset).",
+        "Reads the app's settings: SPEECH_ENDPOINT and SPEECH_KEY (or Microsoft Entra ID "
+        "when SPEECH_KEY is unset), SPEECH_API_VERSION, WEBHOOK_SECRET, ...",
     )
     parser.add_argument("--endpoint", help="Speech endpoint (default: $SPEECH_ENDPOINT)")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -250,10 +161,10 @@ def _parser() -> argparse.ArgumentParser:
     secret = register.add_mutually_exclusive_group()
     secret.add_argument(
         "--secret-from-env",
-        default="WEBHOOK_SECRET",
+        default=None,
         metavar="VAR",
-        help="environment variable holding the secret (default WEBHOOK_SECRET; must equal "
-        "the app's WEBHOOK_SECRET setting)",
+        help="environment variable holding the secret (default: the WEBHOOK_SECRET setting; "
+        "must equal the app's WEBHOOK_SECRET)",
     )
     secret.add_argument(
         "--no-secret",
@@ -267,7 +178,7 @@ def _parser() -> argparse.ArgumentParser:
         metavar="EVENT",
         help="events to receive (default TranscriptionCompletion)",
     )
-    register.add_argument("--name", default=DEFAULT_NAME, help="the hook's display name")
+    register.add_argument("--name", default=DEFAULT_DISPLAY_NAME, help="the hook's display name")
     register.add_argument(
         "--wait",
         type=float,
@@ -291,30 +202,41 @@ def _print_json(entity: Mapping[str, Any]) -> None:
     print(json.dumps(public(entity), indent=2, sort_keys=True))
 
 
-def _register(admin: WebhookAdmin, args: argparse.Namespace, env: Mapping[str, str]) -> int:
-    secret: str | None = None
-    if not args.no_secret:
-        secret = env.get(args.secret_from_env, "").strip()
-        if not secret:
-            raise AdminError(
-                f"{args.secret_from_env} is not set: export it with the same value as the "
-                "app's WEBHOOK_SECRET setting, or pass --no-secret to register unsigned "
-                "callbacks (anyone who learns the URL could then announce completions)"
-            )
-    web_url = _check_web_url(args.url)
+def _secret(args: argparse.Namespace, settings: Settings, env: Mapping[str, str]) -> Secret | None:
+    """The secret to register: None with --no-secret, else the setting or the named variable."""
+    if args.no_secret:
+        return None
+    source = args.secret_from_env or _SECRET_SETTING
+    secret = (
+        Secret(env.get(source, "").strip()) if args.secret_from_env else settings.webhook_secret
+    )
+    if not secret:
+        raise AdminError(
+            f"{source} is not set: export it with the same value as the app's "
+            f"{_SECRET_SETTING} setting, or pass --no-secret to register unsigned callbacks "
+            "(anyone who learns the URL could then announce completions)"
+        )
+    return secret
+
+
+def _register(
+    hooks: SpeechWebhooks, args: argparse.Namespace, settings: Settings, env: Mapping[str, str]
+) -> int:
+    secret = _secret(args, settings, env)
+    web_url = check_web_url(args.url)
     parts = urlsplit(web_url)
     if parts.scheme != "https" and parts.hostname not in ("localhost", "127.0.0.1", "::1"):
         print(
             "warning: the Speech service calls back over the internet; use an https URL",
             file=sys.stderr,
         )
-    entity = admin.create(
+    entity = hooks.create(
         web_url=web_url, events=event_flags(args.events), secret=secret, display_name=args.name
     )
     hook_id = hook_id_of(entity)
     print(f"registered web hook {hook_id} -> {redact_url(web_url)} (signed: {bool(secret)})")
     if args.wait > 0:
-        entity = admin.wait_ready(hook_id, args.wait)
+        entity = wait_ready(hooks, hook_id, args.wait)
     _print_json(entity)
     status = entity.get("status")
     if status == "Failed":
@@ -334,45 +256,63 @@ def _register(admin: WebhookAdmin, args: argparse.Namespace, env: Mapping[str, s
     return 0
 
 
-def run(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> int:
-    """Run one command; returns the process exit code (0 ok, 1 failed, 2 usage)."""
+def run(
+    argv: Sequence[str] | None = None,
+    env: Mapping[str, str] | None = None,
+    *,
+    transport: httpx.BaseTransport | None = None,
+) -> int:
+    """Run one command; returns the process exit code (0 ok, 1 failed, 2 usage).
+
+    `env` defaults to the process environment; `transport` is the HTTP transport under the
+    Speech client (tests pass `httpx.MockTransport`).
+    """
     args = _parser().parse_args(argv)
     env = os.environ if env is None else env
     try:
-        client, endpoint = _client_from_env(env, args.endpoint)
-        with client:
-            admin = WebhookAdmin(client, endpoint)
-            if args.command == "register":
-                return _register(admin, args, env)
-            if args.command == "list":
-                for hook in admin.list():
-                    shown = public(hook)
-                    events = ",".join(k for k, v in (shown.get("events") or {}).items() if v)
-                    print(
-                        f"{hook_id_of(hook)}  {shown.get('status', '?'):<10}  "
-                        f"{shown.get('webUrl', '')}  [{events}]  {shown.get('displayName', '')}"
-                    )
-            elif args.command == "show":
-                _print_json(admin.get(args.id))
-            elif args.command == "delete":
-                admin.delete(args.id)
-                print(f"deleted web hook {args.id}")
-            elif args.command == "ping":
-                admin.ping(args.id)
-                print(f"ping requested for web hook {args.id}")
-            elif args.command == "test":
-                sent = admin.test(args.id)
-                print(
-                    f"test events requested for web hook {args.id}"
-                    if sent
-                    else "no event to replay yet (the service has not sent any of its types)"
-                )
-    except AdminError as exc:
+        settings = admin_settings(env, args.endpoint)
+        with SpeechClient.from_settings(settings, transport=transport) as client:
+            return _command(client.webhooks, args, settings, env)
+    except ConfigurationError as exc:
+        hint = " (or pass --endpoint)" if exc.setting == "SPEECH_ENDPOINT" else ""
+        print(f"error: {exc}{hint}", file=sys.stderr)
+        return _EXIT_USAGE
+    except (AdminError, ValueError) as exc:  # ValueError: an id or URL the API refuses
         print(f"error: {exc}", file=sys.stderr)
         return _EXIT_USAGE
     except SpeechServiceError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return _EXIT_FAILED
+
+
+def _command(
+    hooks: SpeechWebhooks, args: argparse.Namespace, settings: Settings, env: Mapping[str, str]
+) -> int:
+    if args.command == "register":
+        return _register(hooks, args, settings, env)
+    if args.command == "list":
+        for hook in hooks.list():
+            shown = public(hook)
+            events = ",".join(k for k, v in (shown.get("events") or {}).items() if v)
+            print(
+                f"{hook_id_of(hook)}  {shown.get('status', '?'):<10}  "
+                f"{shown.get('webUrl', '')}  [{events}]  {shown.get('displayName', '')}"
+            )
+    elif args.command == "show":
+        _print_json(hooks.get(args.id))
+    elif args.command == "delete":
+        hooks.delete(args.id)
+        print(f"deleted web hook {args.id}")
+    elif args.command == "ping":
+        hooks.ping(args.id)
+        print(f"ping requested for web hook {args.id}")
+    elif args.command == "test":
+        sent = hooks.test(args.id)
+        print(
+            f"test events requested for web hook {args.id}"
+            if sent
+            else "no event to replay yet (the service has not sent any of its types)"
+        )
     return 0
 
 

@@ -11,8 +11,9 @@ from collections.abc import Sequence
 
 import uvicorn
 
+from shared.rate_window import Rate
 from speech_emulator.app import build_app
-from speech_emulator.config import DEFAULT_KEY, Behaviour, RateLimit, Settings
+from speech_emulator.config import DEFAULT_KEY, Behaviour, Settings
 from speech_emulator.core import Emulator
 from speech_emulator.engines.registry import ENGINE_NAMES, EngineUnavailableError
 from speech_emulator.speech_models import load_custom_model
@@ -32,9 +33,9 @@ def _non_negative(text: str) -> float:
     return value
 
 
-def _rate_limit(text: str) -> RateLimit:
+def _rate_limit(text: str) -> Rate:
     try:
-        return RateLimit.parse(text)
+        return Rate.parse(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from exc
 

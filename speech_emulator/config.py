@@ -1,43 +1,24 @@
 """Emulator settings: fixed at start-up (`Settings`) and changeable at run time (`Behaviour`).
 
 `Behaviour` holds timing and faults; `GET/PATCH /_emulator/config` reads and updates it
-with the same names as the command-line options (snake_case).
+with the same names as the command-line options (snake_case). The rate limit is a
+`shared.rate_window.Rate` (``N/SECONDS``), the same form and parser the app's own
+client-side limit uses.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import re
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from shared.rate_window import Rate
 from speech_emulator.engines.base import CustomModel
 
 SUPPORTED_API_VERSIONS = ("2024-11-15", "2025-10-15")
 DEFAULT_KEY = "local-dev-key"
-
-_RATE_LIMIT = re.compile(r"^\s*(\d+)\s*/\s*(\d+(?:\.\d+)?)\s*$")
-
-
-@dataclass(frozen=True)
-class RateLimit:
-    """At most ``requests`` Speech API calls per ``window_s`` seconds (the real tier: 100/10)."""
-
-    requests: int
-    window_s: float
-
-    @classmethod
-    def parse(cls, text: str) -> RateLimit:
-        """Parse ``N/SECONDS`` such as ``100/10``."""
-        match = _RATE_LIMIT.match(text)
-        if not match or int(match.group(1)) < 1 or float(match.group(2)) <= 0:
-            raise ValueError(f"rate limit {text!r} is not N/SECONDS with N >= 1, e.g. 100/10")
-        return cls(int(match.group(1)), float(match.group(2)))
-
-    def __str__(self) -> str:
-        return f"{self.requests}/{self.window_s:g}"
 
 
 @dataclass
@@ -47,7 +28,7 @@ class Behaviour:
     start_delay: float = 1.0  # seconds a job stays NotStarted
     processing_factor: float = 0.1  # Running time = factor x audio duration ...
     processing_time: float | None = None  # ... unless a fixed time is set
-    rate_limit: RateLimit | None = None
+    rate_limit: Rate | None = None  # at most N Speech API calls per S seconds, else 429
     error_rate: float = 0.0  # share of Speech API calls answered 500/503
     fail_share: float = 0.0  # share of jobs that end Failed with fail_code
     fail_code: str = "InternalServerError"
@@ -99,7 +80,7 @@ def _coerce(key: str, raw: Any) -> Any:
             return None
         if not isinstance(raw, str):
             raise ValueError("rate_limit must be a string N/SECONDS (e.g. '100/10') or null")
-        return RateLimit.parse(raw)
+        return Rate.parse(raw)
     if key == "fail_code":
         if not isinstance(raw, str):
             raise ValueError("fail_code must be a string")

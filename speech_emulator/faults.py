@@ -6,45 +6,47 @@ import math
 import random
 import threading
 import time
-from collections import deque
 
-from speech_emulator.config import Behaviour, RateLimit
+from shared.rate_window import Rate, SlidingWindow
+from speech_emulator.config import Behaviour
 from speech_emulator.errors import ApiError
 from speech_emulator.jobs import Fate
 
 
 class RateLimiter:
-    """A sliding-window limit on Speech API calls, like the real tier (100 per 10 s)."""
+    """A sliding-window limit on Speech API calls, like the real tier (100 per 10 s).
+
+    The window is `shared.rate_window.SlidingWindow`, the one the app's client-side limiter
+    counts with; the limit is read on every call because the admin API can change it.
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._calls: deque[float] = deque()
+        self._window = SlidingWindow()
 
-    def check(self, limit: RateLimit | None, now: float | None = None) -> None:
+    def check(self, limit: Rate | None, now: float | None = None) -> None:
         """Count one call; raise the service's 429 (with Retry-After) when over the limit."""
         if limit is None:
             return
         now = time.monotonic() if now is None else now
         with self._lock:
-            while self._calls and self._calls[0] <= now - limit.window_s:
-                self._calls.popleft()
-            if len(self._calls) >= limit.requests:
-                wait = self._calls[0] + limit.window_s - now
+            wait = self._window.wait(now, cap=limit.calls, per_seconds=limit.per_seconds)
+            if wait > 0.0:
                 retry_after = max(1, math.ceil(wait))
                 raise ApiError(
                     429,
                     "TooManyRequests",
-                    f"The rate limit of {limit.requests} requests per {limit.window_s:g} "
+                    f"The rate limit of {limit.calls} requests per {limit.per_seconds:g} "
                     f"seconds has been exceeded. Retry after {retry_after} seconds.",
                     inner_code="QuotaViolation",
                     headers={"Retry-After": str(retry_after)},
                 )
-            self._calls.append(now)
+            self._window.add(now)
 
     def reset(self) -> None:
         """Forget past calls."""
         with self._lock:
-            self._calls.clear()
+            self._window.clear()
 
 
 class Dice:

@@ -7,8 +7,9 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 
+from shared.rate_window import Rate
 from speech_emulator.audio import UndecodableAudioError, decode
-from speech_emulator.config import Behaviour, RateLimit
+from speech_emulator.config import Behaviour
 from speech_emulator.engines.base import Phrase, RecognitionRequest, Word
 from speech_emulator.engines.scripted import PLACEHOLDER, ScriptedEngine, align, detect_segments
 from speech_emulator.errors import ApiError
@@ -219,7 +220,7 @@ def test_content_token_with_a_non_ascii_signature_is_refused_not_a_crash(sig: st
 
 def test_rate_limiter_window() -> None:
     limiter = RateLimiter()
-    limit = RateLimit.parse("2/10")
+    limit = Rate.parse("2/10")
     limiter.check(limit, now=0.0)
     limiter.check(limit, now=1.0)
     with pytest.raises(ApiError) as info:
@@ -231,7 +232,7 @@ def test_rate_limiter_window() -> None:
 
 def test_behaviour_updates_are_validated() -> None:
     behaviour = Behaviour()
-    assert behaviour.updated({"rate_limit": "100/10"}).rate_limit == RateLimit(100, 10.0)
+    assert behaviour.updated({"rate_limit": "100/10"}).rate_limit == Rate(100, 10.0)
     for bad in ({"error_rate": 2}, {"nope": 1}, {"rate_limit": "fast"}, {"latency": "x"}):
         with pytest.raises(ValueError):
             behaviour.updated(bad)

@@ -34,8 +34,9 @@ from shared.runtime import runtime_for
 from shared.secret import Secret
 from shared.settings import get_settings
 from shared.speech_client import SpeechClient
+from shared.speech_webhooks import SpeechWebhooks, hook_id_of
 from shared.webhook import EVENT_HEADER, SIGNATURE_HEADER, sign
-from shared.webhook_admin import WebhookAdmin, hook_id_of, run
+from shared.webhook_admin import run, wait_ready
 from shared.webhook_handler import handle_callback, handle_http_request
 from tests.integration.harness import (
     Pipeline,
@@ -125,21 +126,21 @@ def receiver(pipeline: Pipeline) -> Iterator[Receiver]:
 
 
 @pytest.fixture
-def admin(emulator: SpeechEmulator) -> Iterator[WebhookAdmin]:
-    """The admin command's client against the emulator."""
+def admin(emulator: SpeechEmulator) -> Iterator[SpeechWebhooks]:
+    """The Speech client's web hook operations against the emulator."""
     with SpeechClient(emulator.endpoint, key=emulator.key) as client:
-        yield WebhookAdmin(client, emulator.endpoint)
+        yield client.webhooks
 
 
 @pytest.fixture
-def hook(admin: WebhookAdmin, receiver: Receiver) -> Iterator[str]:
+def hook(admin: SpeechWebhooks, receiver: Receiver) -> Iterator[str]:
     """A signed TranscriptionCompletion hook on the receiver, challenge passed; deleted after."""
     created = admin.create(
-        web_url=receiver.url, events={"transcriptionCompletion": True}, secret=SECRET
+        web_url=receiver.url, events={"transcriptionCompletion": True}, secret=Secret(SECRET)
     )
     hook_id = hook_id_of(created)
     try:
-        ready = admin.wait_ready(hook_id, timeout=10, interval=0.05)
+        ready = wait_ready(admin, hook_id, timeout=10, interval=0.05)
         assert ready["status"] == "Succeeded", ready
         yield hook_id
     finally:
@@ -188,7 +189,7 @@ def test_challenge_is_answered_by_the_app(receiver: Receiver) -> None:
 
 
 def test_completion_is_pushed_within_seconds_without_polling(
-    pipeline: Pipeline, receiver: Receiver, hook: str, admin: WebhookAdmin
+    pipeline: Pipeline, receiver: Receiver, hook: str, admin: SpeechWebhooks
 ) -> None:
     name = "push/pushed call.wav"
     before = requests_by_route(pipeline.stats())

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import httpx
 import pytest
 
 from shared.errors import ConfigurationError, SpeechThrottledError
 from shared.rate_limit import (
     CallPurpose,
+    Limiter,
     RateLimit,
     RateLimitedError,
     RateLimiter,
@@ -140,7 +143,7 @@ def test_one_limiter_per_endpoint_and_limit() -> None:
     assert shared_limiter("http://other.example", RateLimit(5, 1.0)) is not a
 
 
-def _client(handler: httpx.MockTransport, lim: RateLimiter) -> SpeechClient:
+def _client(handler: httpx.MockTransport, lim: Limiter) -> SpeechClient:
     return SpeechClient("http://speech.test", key="k" * 32, transport=handler, limiter=lim)
 
 
@@ -188,3 +191,94 @@ def test_a_real_429_pauses_the_limiter_for_its_retry_after() -> None:
 def test_limiter_refusal_is_not_retried_by_the_policy() -> None:
     exc = RateLimitedError("full", retry_after=2.0)
     assert RetryPolicy().backoff(exc) is False
+
+
+@dataclass
+class RecordingLimiter:
+    """Not a RateLimiter: any object of the `Limiter` shape plugs into the transport."""
+
+    grant: bool = True
+    estimate: float = 0.0
+    asked: list[tuple[CallPurpose, float]] = field(default_factory=list)
+    paused: list[float] = field(default_factory=list)
+
+    def acquire(self, purpose: CallPurpose, *, max_wait: float) -> bool:
+        self.asked.append((purpose, max_wait))
+        return self.grant
+
+    def pause(self, seconds: float) -> None:
+        self.paused.append(seconds)
+
+    def wait_estimate(self, purpose: CallPurpose) -> float:
+        return self.estimate
+
+    def __str__(self) -> str:
+        return "7/1 across instances"
+
+
+_EMPTY_PAGE: dict[str, object] = {"values": [], "@nextLink": None}
+
+
+def test_each_operation_asks_the_limiter_for_its_purpose() -> None:
+    def handle(request: httpx.Request) -> httpx.Response:
+        if request.method == "POST":
+            return httpx.Response(201, json=_JOB)
+        if request.method == "DELETE":
+            return httpx.Response(204)
+        if request.url.path.endswith(("/files", "/webhooks", "/transcriptions")):
+            return httpx.Response(200, json=_EMPTY_PAGE)
+        return httpx.Response(200, json=_JOB)
+
+    lim = RecordingLimiter()
+    client = SpeechClient(
+        "http://speech.test",
+        key="k" * 32,
+        transport=httpx.MockTransport(handle),
+        limiter=lim,
+        max_retry_wait=25.0,
+    )
+    client.submit({"displayName": "tj-x"})
+    client.get("abc")
+    list(client.iter_transcriptions())
+    client.list_files("abc")
+    client.delete("abc")
+    list(client.webhooks.list())
+    client.download("http://blob.test/r.json?sig=x")  # Storage, not the Speech API
+    assert lim.asked == [
+        (CallPurpose.SUBMISSION, 10.0),  # a submission only waits briefly, then defers
+        (CallPurpose.STATUS, 25.0),
+        (CallPurpose.STATUS, 25.0),
+        (CallPurpose.COMPLETION, 25.0),
+        (CallPurpose.COMPLETION, 25.0),
+        (CallPurpose.STATUS, 25.0),
+    ]
+    assert client.request_count == 6
+
+
+def test_a_refusing_limiter_sends_nothing_and_says_how_long_to_defer() -> None:
+    sent: list[httpx.Request] = []
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        return httpx.Response(200, json=_JOB)
+
+    client = _client(httpx.MockTransport(handle), RecordingLimiter(grant=False, estimate=4.5))
+    with pytest.raises(RateLimitedError, match="7/1 across instances") as caught:
+        client.get("abc")
+    assert caught.value.retry_after == 4.5
+    assert sent == []
+    assert client.request_count == 0
+
+
+def test_a_429_without_retry_after_still_pauses_the_limiter() -> None:
+    lim = RecordingLimiter()
+    client = SpeechClient(
+        "http://speech.test",
+        key="k" * 32,
+        transport=httpx.MockTransport(lambda request: httpx.Response(429)),
+        limiter=lim,
+        max_attempts=1,
+    )
+    with pytest.raises(SpeechThrottledError):
+        client.get("abc")
+    assert lim.paused == [1.0]

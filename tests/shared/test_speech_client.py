@@ -297,11 +297,12 @@ def test_transcription_ids_are_validated(bad_id: str) -> None:
 
 
 def test_context_manager_closes_the_pool() -> None:
-    client, _ = make_client([])
+    client, script = make_client([httpx.Response(200, json=job())])
     with client as entered:
         assert entered is client
-    with pytest.raises(RuntimeError):
-        client._http.get("https://example.invalid/")
+    with pytest.raises(RuntimeError, match="closed"):
+        client.get(JOB_ID)
+    assert script.requests == []
 
 
 def test_client_needs_a_credential_and_a_plain_endpoint() -> None:
@@ -566,7 +567,7 @@ def test_no_secret_in_messages_or_logs(caplog: pytest.LogCaptureFixture) -> None
 
 def test_debug_log_line_per_request(caplog: pytest.LogCaptureFixture) -> None:
     client, _ = make_client([httpx.Response(201, json=job())])
-    with caplog.at_level(logging.DEBUG, logger="shared.speech_client"):
+    with caplog.at_level(logging.DEBUG, logger="shared.speech_transport"):
         client.submit({"displayName": "job-key"})
     assert f"POST {ENDPOINT}/speechtotext/transcriptions:submit -> 201 in" in caplog.text
 
@@ -664,18 +665,35 @@ def test_from_settings_with_a_key() -> None:
         speech_api_version="2025-10-15",
         speech_timeout_seconds=7.0,
         speech_max_attempts=2,
+        speech_rate_limit=None,
     )
-    client = SpeechClient.from_settings(settings)
-    assert client._key == KEY
-    assert client._api_version == "2025-10-15"
-    assert client._policy.attempts == 2
-    assert client._http.timeout.read == 7.0
+    script = Script([error(503), error(503), error(503)])
+    client = SpeechClient.from_settings(settings, transport=httpx.MockTransport(script))
+    with pytest.raises(SpeechTransientError):
+        client.get(JOB_ID)
+    assert len(script.requests) == 2  # SPEECH_MAX_ATTEMPTS
+    request = script.requests[0]
+    assert request.headers["Ocp-Apim-Subscription-Key"] == KEY
+    assert request.url.params["api-version"] == "2025-10-15"
+    assert request.extensions["timeout"]["read"] == 7.0
+    assert "auth=key" in repr(client)
+    assert KEY not in repr(client)
 
 
-def test_from_settings_without_a_key_uses_default_azure_credential() -> None:
-    client = SpeechClient.from_settings(Settings(speech_endpoint=ENDPOINT))
-    assert type(client._credential).__name__ == "DefaultAzureCredential"
-    assert client._key is None
+def test_from_settings_without_a_key_uses_default_azure_credential(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import azure.identity  # noqa: PLC0415 - patched where from_settings looks it up
+
+    credential = StubCredential()
+    monkeypatch.setattr(azure.identity, "DefaultAzureCredential", lambda: credential)
+    script = Script([httpx.Response(200, json=job())])
+    settings = Settings(speech_endpoint=ENDPOINT, speech_rate_limit=None)
+    client = SpeechClient.from_settings(settings, transport=httpx.MockTransport(script))
+    client.get(JOB_ID)
+    assert script.requests[0].headers["Authorization"] == f"Bearer {TOKEN}-1"
+    assert credential.scopes == [(COGNITIVE_SERVICES_SCOPE,)]
+    assert "auth=token" in repr(client)
 
 
 def test_azure_identity_is_not_imported_with_a_key() -> None:

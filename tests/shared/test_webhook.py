@@ -1,4 +1,4 @@
-"""Web hook decisions (pure) and the admin command's requests (httpx.MockTransport)."""
+"""Web hook decisions (pure): challenge, signature, event, payload."""
 
 from __future__ import annotations
 
@@ -8,10 +8,8 @@ import hmac
 import json
 from typing import Any
 
-import httpx
 import pytest
 
-from shared.speech_client import SpeechClient
 from shared.speech_models import TranscriptionStatus
 from shared.webhook import (
     EVENT_HEADER,
@@ -25,7 +23,6 @@ from shared.webhook import (
     sign,
     signature_matches,
 )
-from shared.webhook_admin import AdminError, WebhookAdmin, event_flags, hook_id_of, public
 
 SECRET = "webhook-secret-for-tests"
 TID = "0f3a6b1c-5d2e-4f70-9a8b-1c2d3e4f5a6b"
@@ -258,96 +255,3 @@ def test_other_methods_are_refused() -> None:
     reply = call(entity(), method="PUT")
     assert isinstance(reply, Reply)
     assert reply.status == 405
-
-
-# ------------------------------------------------------------------ admin
-
-
-def test_event_flags_accept_either_spelling() -> None:
-    assert event_flags(["TranscriptionCompletion", "ping"]) == {
-        "transcriptionCompletion": True,
-        "ping": True,
-    }
-
-
-def test_event_flags_reject_unknown_names_listing_known_ones() -> None:
-    with pytest.raises(AdminError, match="transcriptionCompletion"):
-        event_flags(["TranscriptionSucceeded"])
-    with pytest.raises(AdminError, match="at least one"):
-        event_flags([])
-
-
-def test_public_hides_secret_and_url_queries() -> None:
-    shown = public(
-        {
-            "self": "https://s/speechtotext/webhooks/h1?api-version=x",
-            "webUrl": "https://app/api/speech-webhook?code=function-key",
-            "properties": {"secret": SECRET, "apiVersion": "v2024-11-15"},
-            "links": {"ping": "https://s/..."},
-        }
-    )
-    text = json.dumps(shown)
-    assert SECRET not in text
-    assert "function-key" not in text
-    assert shown["properties"] == {"apiVersion": "v2024-11-15"}
-    assert hook_id_of(shown) == "h1"
-
-
-def _admin(handler: Any) -> WebhookAdmin:
-    client = SpeechClient(
-        "https://speech.example", key="k" * 32, transport=httpx.MockTransport(handler)
-    )
-    return WebhookAdmin(client, "https://speech.example")
-
-
-def test_admin_create_sends_the_documented_body() -> None:
-    seen: list[httpx.Request] = []
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        seen.append(request)
-        body = json.loads(request.content)
-        return httpx.Response(
-            201, json={**body, "self": "https://speech.example/speechtotext/webhooks/h1"}
-        )
-
-    created = _admin(handler).create(
-        web_url="https://app.example/api/speech-webhook",
-        events={"transcriptionCompletion": True},
-        secret=SECRET,
-    )
-    (request,) = seen
-    assert request.method == "POST"
-    assert request.url.path == "/speechtotext/webhooks"
-    assert request.url.params["api-version"] == "2024-11-15"
-    assert request.headers["Ocp-Apim-Subscription-Key"] == "k" * 32
-    assert json.loads(request.content) == {
-        "displayName": "speech-batch-functions completion push",
-        "webUrl": "https://app.example/api/speech-webhook",
-        "events": {"transcriptionCompletion": True},
-        "properties": {"secret": SECRET},
-    }
-    assert hook_id_of(created) == "h1"
-
-
-def test_admin_create_rejects_a_relative_url_before_any_request() -> None:
-    def handler(request: httpx.Request) -> httpx.Response:
-        raise AssertionError("no request expected")
-
-    with pytest.raises(AdminError, match="absolute"):
-        _admin(handler).create(web_url="/api/speech-webhook", events={"ping": True}, secret=None)
-
-
-def test_admin_test_reports_when_nothing_was_sent() -> None:
-    def handler(request: httpx.Request) -> httpx.Response:
-        assert request.url.path == "/speechtotext/webhooks/h1:test"
-        return httpx.Response(204)
-
-    assert _admin(handler).test("h1") is False
-
-
-def test_admin_rejects_ids_that_would_change_the_path() -> None:
-    def handler(request: httpx.Request) -> httpx.Response:
-        raise AssertionError("no request expected")
-
-    with pytest.raises(AdminError, match="not a web hook id"):
-        _admin(handler).delete("../transcriptions/x")
