@@ -25,7 +25,7 @@ from azure.core.exceptions import AzureError, ResourceNotFoundError
 from shared import jobs
 from shared.errors import JobConflictError, StorageTransientError, TranscriptionAppError
 from shared.input_versions import header_etag
-from shared.jobs import JobRecord
+from shared.jobs import JobRecord, JobState
 from shared.outcomes import fail_job
 from shared.poison_messages import (
     BLOB_TRIGGER_POISON_QUEUE,
@@ -134,6 +134,19 @@ def _redrive_completion(
             parsed.job_key,
             "unknown" if record is None else record.state,
         )
+        _delete(poison, message)
+        return
+    if record.state is not JobState.COMPLETING:
+        # A completion message is only ever sent for a job in `completing`. This one is
+        # stale: the job has gone back to the service since (resubmitted after a transient
+        # failure or a vanished transcription) and its next completion will come from the
+        # poller or the web hook. Giving up on it would fail a healthy job.
+        log.info(
+            "%s: poison completion message for a job that is %s again; dropped",
+            jobs.describe(record),
+            record.state,
+        )
+        report.dropped += 1
         _delete(poison, message)
         return
     if parsed.redrives < limit:

@@ -191,6 +191,32 @@ def test_poisoned_completion_is_redriven_then_reported(pipeline: Pipeline, rt: R
     assert pipeline.transcription_status(row["TranscriptionId"]) == 404  # no orphan left
 
 
+def test_stale_poison_for_a_job_back_on_the_service_is_dropped_not_failed(
+    pipeline: Pipeline, rt: Runtime
+) -> None:
+    """A completion that was poisoned before the job was resubmitted must not fail the new
+    attempt, even when its re-drives are used up."""
+    _clear_inputs(pipeline)
+    name = "poison/resubmitted.wav"
+    pipeline.submit(pipeline.upload(name, mono_call(), [["resubmitted"]]))
+    row = pipeline.record_for(name)
+    assert row["State"] == "submitted"
+    key = row["RowKey"]
+    poison = _poison_queue(pipeline, f"{pipeline.env['COMPLETION_QUEUE']}-poison")
+    poison.send_message(_b64({"job_key": key, "redrives": 2}))  # POISON_REDRIVE_LIMIT=2
+
+    report = run_sweep(rt, NOW)
+
+    assert report.redrive.completions_given_up == []
+    assert report.redrive.completions_redriven == []
+    assert report.redrive.dropped == 1
+    assert _raw_messages(poison) == []
+    assert pipeline.record_for(name)["State"] == "submitted"
+    assert f"{name}.json" not in pipeline.errors()
+    _settle(pipeline, [name])
+    assert pipeline.record_for(name)["State"] == "done"
+
+
 def test_poison_for_a_finished_or_unknown_job_is_dropped(pipeline: Pipeline, rt: Runtime) -> None:
     _clear_inputs(pipeline)
     poison = _poison_queue(pipeline, f"{pipeline.env['COMPLETION_QUEUE']}-poison")
