@@ -19,7 +19,14 @@ from datetime import timedelta
 from typing import Any, Final
 
 from shared import jobs
-from shared.errors import JobConflictError, SpeechNotFoundError, SpeechTransientError
+from shared.errors import (
+    JobConflictError,
+    ResultsAccessDeniedError,
+    ResultsNotReadableError,
+    SpeechNotFoundError,
+    SpeechTransientError,
+)
+from shared.input_access import judge_unreadable_input
 from shared.input_versions import InputStatus, input_status
 from shared.jobs import JobRecord, JobState
 from shared.outcomes import drop_superseded, fail_job, resubmit_vanished
@@ -33,9 +40,23 @@ from shared.transcripts import TranscriptMetadata, render_products
 
 log = logging.getLogger(__name__)
 
-__all__ = ["RESULT_FILE", "complete_job", "handle_completion_message", "parse_message"]
+__all__ = [
+    "RESULTS_ACCESS_GRACE",
+    "RESULTS_NOT_READABLE_CODE",
+    "RESULT_FILE",
+    "complete_job",
+    "handle_completion_message",
+    "parse_message",
+]
 
 RESULT_FILE: Final = "result.json"
+# The reason code of a job whose result file the app cannot read as configured (BYOS).
+RESULTS_NOT_READABLE_CODE: Final = "ResultsNotReadable"
+# A results account refusing the app is retried this long after the job finished, every
+# few minutes, before it is reported: role assignments take minutes to propagate after a
+# deployment, and the results wait on the service (TIME_TO_LIVE_HOURS) meanwhile.
+RESULTS_ACCESS_GRACE: Final = timedelta(hours=1)
+_RESULTS_ACCESS_RETRY_S: Final = 300.0
 _UPLOAD_WORKERS: Final = 8
 # A DELETE that failed after the outputs were written is tried again after this (jittered).
 _DELETE_RETRY_S: Final = 15.0
@@ -170,7 +191,14 @@ def _complete_success(rt: Runtime, record: JobRecord) -> JobRecord:
             reason_code="NoResult",
             message="the Speech service reported success but produced no transcription file",
         )
-    raw = rt.speech.download(results[0].content_url)
+    try:
+        raw = rt.results.read(results[0].content_url)
+    except SpeechNotFoundError:
+        return _results_gone(rt, record)
+    except ResultsAccessDeniedError as exc:
+        return _wait_for_results_access(rt, record, exc)
+    except ResultsNotReadableError as exc:
+        return fail_job(rt, record, reason_code=RESULTS_NOT_READABLE_CODE, message=exc.message)
     try:
         result: Any = json.loads(raw)
         products = _render(rt, record, result)
@@ -208,6 +236,44 @@ def _complete_success(rt: Runtime, record: JobRecord) -> JobRecord:
         output_name(record.blob_name, "x")[:-2],
     )
     return _delete_then_done(rt, record)
+
+
+def _results_gone(rt: Runtime, record: JobRecord) -> JobRecord:
+    """The result file was listed but is gone (its transcription expired, or a lifecycle rule
+    removed it from the results account): drop the transcription and start over."""
+    log.warning(
+        "%s: the result file of transcription %s is gone; deleting it and resubmitting",
+        jobs.describe(record),
+        record.transcription_id,
+    )
+    rt.speech.delete(record.transcription_id)
+    return _transcription_gone(rt, record)
+
+
+def _wait_for_results_access(
+    rt: Runtime, record: JobRecord, exc: ResultsAccessDeniedError
+) -> JobRecord:
+    """The results account refuses the app: retry every few minutes, then report it.
+
+    Within RESULTS_ACCESS_GRACE of the job's end the job stays completing and the poller
+    re-enqueues it when its lease runs out (as for throttling); after that, it is reported.
+    """
+    now = rt.clock()
+    finished = record.finished_at or record.created
+    if now - finished >= RESULTS_ACCESS_GRACE:
+        hours = RESULTS_ACCESS_GRACE.total_seconds() / 3600
+        return fail_job(
+            rt,
+            record,
+            reason_code=RESULTS_NOT_READABLE_CODE,
+            message=f"{exc.message} (still refused {hours:g} h after the job finished)",
+        )
+    lease = defer_delay(None, minimum=_RESULTS_ACCESS_RETRY_S)
+    log.error("%s: %s; retried at %s", jobs.describe(record), exc.message, now + lease)
+    try:
+        return rt.store.save(record, jobs.renew_lease(record, now=now, lease=lease))
+    except JobConflictError:
+        raise exc from None  # someone else moved the job: let the host retry the message
 
 
 def _delete_then_done(rt: Runtime, record: JobRecord) -> JobRecord:
@@ -294,24 +360,18 @@ def _complete_failure(rt: Runtime, record: JobRecord) -> JobRecord:
     message = record.error_message or "the Speech service reported the job as failed"
     retry = is_transient_failure(code)
     if code in INPUT_ACCESS_CODES:
-        # The service could not read the recording. Deleted: report it as such. Still the
-        # same version (overwritten ones were dropped before): storage was unreachable for a
-        # while or the SAS ran out before the job started; a fresh SAS may well work.
-        if input_status(rt, record) is InputStatus.GONE:
-            return fail_job(
-                rt,
-                record,
-                reason_code="InputDeleted",
-                message=f"the recording was deleted before the service read it ({message})",
-                service_error_code=code,
-            )
+        # The service could not read the recording: deleted, a set-up that cannot work (both
+        # reported here), or a SAS that may have run out before the job started, which a
+        # fresh SAS may well fix (shared.input_access).
+        judged = judge_unreadable_input(rt, record, code=code, message=message)
+        if judged is not None:
+            return judged
         retry = True
-        waited = rt.clock() - (record.submitted_at or record.created)
-        if waited >= timedelta(hours=rt.settings.sas_validity_hours):
-            message = (
-                f"{message} (the job waited {waited.total_seconds() / 3600:.1f} h to start, "
-                f"longer than SAS_VALIDITY_HOURS={rt.settings.sas_validity_hours:g})"
-            )
+        waited = (record.finished_at or rt.clock()) - (record.submitted_at or record.created)
+        message = (
+            f"{message} (the job failed {waited.total_seconds() / 3600:.1f} h after its SAS "
+            f"was signed, SAS_VALIDITY_HOURS={rt.settings.sas_validity_hours:g})"
+        )
     if retry and record.attempts < rt.settings.max_job_attempts:
         rt.speech.delete(record.transcription_id)
         now = rt.clock()

@@ -72,6 +72,29 @@ _ADVICE: Final = {
     "recording again; if this repeats, report it with the job key and the message above.",
     "Unknown": "The Speech service reported the job as failed without saying why. Upload the "
     "recording again; if this repeats, check the Speech resource's health.",
+    # Failed by the app: the storage set-up, not the recording (shared.input_access,
+    # shared.results_reader). Every recording fails the same way until it is fixed.
+    "SasRefused": "The recording is fine: the storage account refused the Speech service's "
+    "valid read-only SAS, as a locked-down account does (public network access or SAS "
+    "disabled). Either set SPEECH_STORAGE_ACCESS=identity and let the Speech resource read "
+    "with its own identity (system-assigned identity on, Storage Blob Data Reader on the "
+    "storage account, a resource-instance rule or the trusted-services exception in the "
+    "storage firewall), or let the account accept SAS from the Speech service. If the storage "
+    "account was down at the time instead, nothing needs changing. Then upload the recording "
+    "again.",
+    "SpeechIdentityDenied": "The recording is fine: with SPEECH_STORAGE_ACCESS=identity the "
+    "Speech service reads recordings with its own system-assigned managed identity, and it "
+    "could not. Check that the Speech resource's system-assigned identity is on, that it has "
+    "Storage Blob Data Reader on the storage account (role assignments take up to 10 minutes "
+    "to apply), and that the storage firewall lets it in (a resource-instance rule for the "
+    "Speech resource, or the trusted Azure services exception). Or, if the account accepts "
+    "SAS, set SPEECH_STORAGE_ACCESS=sas. Then upload the recording again.",
+    "ResultsNotReadable": "The transcription finished, but its result file, which the Speech "
+    "resource keeps in its own storage account (bring-your-own-storage, no SAS), could not be "
+    "read. Set SPEECH_RESULTS_CONNECTION to a connection to that account (e.g. "
+    "SpeechResultsStorage__blobServiceUri) whose identity has Storage Blob Data Reader there "
+    "and can reach it through the network, as the message above says; then upload the "
+    "recording again.",
     # Failed by the service with a permanent code (shared.service_failures).
     "InvalidAudioFormat": "The Speech service could not decode the audio. Convert it to PCM "
     "WAV and upload it again.",

@@ -5,6 +5,8 @@
     ├── InputRejectedError         the recording cannot be transcribed; permanent, has reason_code
     ├── JobConflictError           a conditional table update lost a race (ETag changed)
     ├── StorageTransientError      Storage answered 429/5xx or could not be reached; retry later
+    ├── ResultsNotReadableError    a result file without SAS cannot be read as configured
+    │   └── ResultsAccessDeniedError   the results account refused the app (403); may heal
     └── SpeechServiceError         a call to the Speech service failed; keeps status and codes
         ├── SpeechTransientError   retryable: 429, 5xx, timeouts, connection errors
         │   └── SpeechThrottledError   429 Too Many Requests (retry_after from the header)
@@ -75,6 +77,29 @@ class JobConflictError(TranscriptionAppError):
 
 class StorageTransientError(TranscriptionAppError):
     """Storage is throttling or unreachable; the operation can be retried later."""
+
+
+class ResultsNotReadableError(TranscriptionAppError):
+    """A result file whose URL has no SAS (bring-your-own-storage) cannot be read with the
+    app's configuration: SPEECH_RESULTS_CONNECTION is missing or names another account.
+
+    Retrying cannot help until an operator changes the settings. `setting` names the one to
+    change; the message says what and why, and never holds a credential.
+    """
+
+    def __init__(self, setting: str, message: str) -> None:
+        self.setting = setting
+        self.message = message
+        super().__init__(message)
+
+
+class ResultsAccessDeniedError(ResultsNotReadableError):
+    """The results account refused the app's credential (403, or no token could be had).
+
+    A configuration problem too (a missing role, network rules), but one that often heals by
+    itself: role assignments take minutes to propagate after a deployment. Callers retry it
+    for a while before reporting it.
+    """
 
 
 class SpeechServiceError(TranscriptionAppError):

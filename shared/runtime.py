@@ -2,7 +2,9 @@
 
 Built once per process and per settings (cheap after the first call), so a warm instance
 reuses its connection pools. The Speech client and the resource check are created lazily:
-a function that does not need them does not pay for them.
+a function that does not need them does not pay for them. How Speech reads recordings
+(`content_urls`) and how the app reads results (`results`) follow the settings
+SPEECH_STORAGE_ACCESS and SPEECH_RESULTS_CONNECTION.
 """
 
 from __future__ import annotations
@@ -14,11 +16,14 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from shared.content_urls import ContentUrls, content_urls_for
 from shared.job_store import JobStore
+from shared.results_reader import ResultsReader
 from shared.speech_client import SpeechClient
-from shared.storage import SasSigner, StorageClients, ensure_resources
+from shared.storage import StorageClients, blob_service_from_setting, ensure_resources
 
 if TYPE_CHECKING:
+    from azure.storage.blob import BlobServiceClient
     from azure.storage.queue import QueueClient
 
     from shared.settings import Settings
@@ -32,20 +37,30 @@ def utc_now() -> datetime:
 
 
 class Runtime:
-    """Settings plus the clients built from them; `clock` is replaceable in tests."""
+    """Settings plus the clients built from them; `clock` is replaceable in tests.
+
+    `results_account` is the blob service of SPEECH_RESULTS_CONNECTION (None when unset).
+    """
 
     def __init__(
         self,
         settings: Settings,
         storage: StorageClients,
         *,
+        results_account: BlobServiceClient | None = None,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self.settings = settings
         self.storage = storage
         self.clock = clock
         self.store = JobStore(storage.table_client(settings.jobs_table))
-        self.signer = SasSigner(storage.blob)
+        # In identity mode no SAS signer exists at all: nothing can sign by mistake.
+        self.content_urls: ContentUrls = content_urls_for(settings, storage.blob)
+        self.results = ResultsReader(
+            self._download,
+            results_account,
+            connection=settings.speech_results_connection,
+        )
         self._speech: SpeechClient | None = None
         self._queue: QueueClient | None = None
         self._lock = threading.Lock()
@@ -57,6 +72,10 @@ class Runtime:
             if self._speech is None:
                 self._speech = SpeechClient.from_settings(self.settings)
             return self._speech
+
+    def _download(self, content_url: str) -> bytes:
+        # Looked up at each call: the Speech client is created lazily.
+        return self.speech.download(content_url)
 
     @property
     def completion_queue(self) -> QueueClient:
@@ -73,5 +92,10 @@ class Runtime:
 
 @functools.cache
 def runtime_for(settings: Settings) -> Runtime:
-    """The shared runtime for `settings`, its storage from the connection they name."""
-    return Runtime(settings, StorageClients.from_setting(os.environ, settings.storage_connection))
+    """The shared runtime for `settings`, its storage from the connections they name."""
+    results = settings.speech_results_connection
+    return Runtime(
+        settings,
+        StorageClients.from_setting(os.environ, settings.storage_connection),
+        results_account=blob_service_from_setting(os.environ, results) if results else None,
+    )

@@ -67,6 +67,7 @@ from shared.speech_models import (
 
 __all__ = [
     "BLOB_SOURCES",
+    "STORAGE_ACCESS_MODES",
     "Secret",  # re-exported: settings hold secrets, so their importers often need the type
     "SettingSpec",
     "Settings",
@@ -75,6 +76,9 @@ __all__ = [
 ]
 
 BLOB_SOURCES: Final = ("LogsAndContainerScan", "EventGrid")
+# How the Speech service reads recordings: a read-only SAS per recording, or its own
+# (system-assigned managed) identity with plain blob URLs (see shared.content_urls).
+STORAGE_ACCESS_MODES: Final = ("sas", "identity")
 
 
 @settings_class
@@ -167,6 +171,20 @@ class Settings:
         Choice(BLOB_SOURCES, aliases={"polling": "LogsAndContainerScan"}),
         "LogsAndContainerScan (polling) or EventGrid (required on Flex Consumption).",
         default="LogsAndContainerScan",
+    )
+    speech_storage_access: str = setting(
+        "SPEECH_STORAGE_ACCESS",
+        Choice(STORAGE_ACCESS_MODES),
+        "How Speech reads recordings: sas (a read-only SAS per recording) or identity (plain "
+        "URLs read with the Speech resource's managed identity; no SAS is ever created).",
+        default="sas",
+    )
+    speech_results_connection: str = setting(
+        "SPEECH_RESULTS_CONNECTION",
+        Text(),
+        "Name of the storage connection that reads result files whose URL has no SAS (the "
+        "Speech resource's own storage, BYOS); empty = none.",
+        default="",
     )
     sas_validity_hours: float = setting(
         "SAS_VALIDITY_HOURS",
@@ -327,6 +345,8 @@ class Settings:
         env = os.environ if env is None else env
         settings = cls(**{name: spec.read(env) for name, spec in _DECLARED})
         _check_storage_connection(env, settings.storage_connection)
+        if settings.speech_results_connection:
+            _check_results_connection(env, settings.speech_results_connection)
         return settings
 
 
@@ -356,4 +376,23 @@ def _check_storage_connection(env: Mapping[str, str], name: str) -> None:
         "missing: set it to a storage connection string (UseDevelopmentStorage=true for Azurite), "
         f"or use identity-based settings {name}__blobServiceUri, {name}__queueServiceUri "
         f"and {name}__tableServiceUri",
+    )
+
+
+def _check_results_connection(env: Mapping[str, str], name: str) -> None:
+    """SPEECH_RESULTS_CONNECTION must name a connection that can reach a blob service.
+
+    Only Blob storage is read through it, so a connection string, ``<NAME>__blobServiceUri``
+    or ``<NAME>__accountName`` is enough (no queue or table service).
+    """
+    if any(env.get(key, "").strip() for key in (name, f"{name}__blobServiceUri")):
+        return
+    if env.get(f"{name}__accountName", "").strip():
+        return
+    raise ConfigurationError(
+        "SPEECH_RESULTS_CONNECTION",
+        f"names the connection {name!r}, which is not set: set {name} to a storage connection "
+        f"string, or {name}__blobServiceUri to the results account's blob endpoint "
+        f"(https://<account>.blob.core.windows.net; with {name}__credential=managedidentity and "
+        f"{name}__clientId for a user-assigned identity), or clear SPEECH_RESULTS_CONNECTION",
     )

@@ -14,7 +14,7 @@ from enum import StrEnum
 from typing import Any, Final
 from urllib.parse import unquote, urlsplit
 
-from shared.errors import redact_url
+from shared.errors import redact_url, redact_urls
 
 __all__ = [
     "API_VERSIONS",
@@ -157,10 +157,15 @@ class Transcription:
             created=_parse_time(data.get("createdDateTime")),
             last_action=_parse_time(data.get("lastActionDateTime")),
             error_code=_optional_str(error.get("code")),
-            error_message=_optional_str(error.get("message")),
+            # A service message may quote the input's URL, SAS and all: keep none of it.
+            error_message=_redacted(_optional_str(error.get("message"))),
             duration_ms=_optional_int(properties.get("durationMilliseconds")),
             raw=data,
         )
+
+
+def _redacted(text: str | None) -> str | None:
+    return redact_urls(text) if text else text
 
 
 @dataclass(frozen=True)

@@ -93,24 +93,10 @@ class StorageClients:
                 table=TableServiceClient.from_connection_string(conn),
             )
         credential = _identity_credential(env, name)
-        account = env.get(f"{name}__accountName", "").strip()
-
-        def uri(service: str) -> str:
-            value = env.get(f"{name}__{service}ServiceUri", "").strip()
-            if value:
-                return value
-            if account:
-                return f"https://{account}.{service}.core.windows.net"
-            raise ConfigurationError(
-                f"{name}__{service}ServiceUri",
-                f"missing: with an identity-based connection set {name}__{service}ServiceUri "
-                f"(https://<account>.{service}.core.windows.net) or {name}__accountName",
-            )
-
         return cls(
-            blob=BlobServiceClient(uri("blob"), credential=credential),
-            queue=QueueServiceClient(uri("queue"), credential=credential),
-            table=TableServiceClient(uri("table"), credential=credential),
+            blob=BlobServiceClient(_service_uri(env, name, "blob"), credential=credential),
+            queue=QueueServiceClient(_service_uri(env, name, "queue"), credential=credential),
+            table=TableServiceClient(_service_uri(env, name, "table"), credential=credential),
         )
 
     def blob_client(self, container: str, name: str) -> BlobClient:
@@ -128,6 +114,33 @@ class StorageClients:
             message_encode_policy=TextBase64EncodePolicy(),
             message_decode_policy=TextBase64DecodePolicy(),
         )
+
+
+def blob_service_from_setting(env: Mapping[str, str], name: str) -> BlobServiceClient:
+    """The Blob service client of the connection named `name`, in the same forms as
+    `StorageClients.from_setting`, but needing only the blob service (a connection that
+    only reads blobs, such as SPEECH_RESULTS_CONNECTION, has no queue or table URI)."""
+    conn = env.get(name, "").strip()
+    if conn:
+        return BlobServiceClient.from_connection_string(conn)
+    return BlobServiceClient(
+        _service_uri(env, name, "blob"), credential=_identity_credential(env, name)
+    )
+
+
+def _service_uri(env: Mapping[str, str], name: str, service: str) -> str:
+    """``<NAME>__<service>ServiceUri``, or the public endpoint of ``<NAME>__accountName``."""
+    value = env.get(f"{name}__{service}ServiceUri", "").strip()
+    if value:
+        return value
+    account = env.get(f"{name}__accountName", "").strip()
+    if account:
+        return f"https://{account}.{service}.core.windows.net"
+    raise ConfigurationError(
+        f"{name}__{service}ServiceUri",
+        f"missing: with an identity-based connection set {name}__{service}ServiceUri "
+        f"(https://<account>.{service}.core.windows.net) or {name}__accountName",
+    )
 
 
 def _identity_credential(env: Mapping[str, str], name: str) -> TokenCredential:

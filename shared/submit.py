@@ -28,9 +28,11 @@ from shared.errors import (
     SpeechTransientError,
     redact_url,
 )
+from shared.input_access import judge_unreadable_input
 from shared.jobs import JobRecord, JobState
 from shared.outcomes import drop_superseded, fail_job, reject_job
 from shared.runtime import Runtime
+from shared.service_failures import INPUT_ACCESS_CODES
 from shared.speech_models import build_submit_body
 from shared.storage import range_reader, storage_errors
 
@@ -252,15 +254,11 @@ def _post(rt: Runtime, record: JobRecord) -> JobRecord:
     s = rt.settings
     now = rt.clock()
     mono = record.channels == 1
-    sas_url = rt.signer.read_url(
-        record.container,
-        record.blob_name,
-        now=now,
-        validity=timedelta(hours=s.sas_validity_hours),
-    )
+    # A SAS URL (a secret: never logged) or, in identity mode, the plain blob URL.
+    content_url = rt.content_urls.url_for(record.container, record.blob_name, now=now)
     body = build_submit_body(
         display_name=record.key,
-        content_url=sas_url,
+        content_url=content_url,
         locale=s.speech_locale,
         channels=[0] if mono else [0, 1],
         time_to_live_hours=s.time_to_live_hours,
@@ -287,6 +285,14 @@ def _post(rt: Runtime, record: JobRecord) -> JobRecord:
         return _defer(rt, record, exc, needs_lookup=False, minimum=_AUTH_DEFER_S)
     except SpeechPermanentError as exc:
         code = exc.detail_code or "SubmitRejected"
+        if code in INPUT_ACCESS_CODES:
+            # Refused because the service cannot read the recording: with a SAS signed a
+            # moment ago, that is the storage set-up (or a deleted recording), never expiry.
+            judged = judge_unreadable_input(
+                rt, record, code=code, message=exc.message, at_submission=True
+            )
+            if judged is not None:
+                return judged
         return fail_job(
             rt,
             record,

@@ -14,6 +14,7 @@ import pytest
 
 from shared.errors import ConfigurationError
 from shared.settings import Settings, iter_settings
+from shared.storage import blob_service_from_setting
 from tests.infra import bicep
 
 BYOS_ID = (
@@ -38,10 +39,10 @@ PLATFORM_SETTINGS = frozenset(
 CONNECTION_PROPERTIES = frozenset(
     {"blobServiceUri", "queueServiceUri", "tableServiceUri", "credential", "clientId"}
 )
-# Settings the app is gaining in parallel (issue 12) that shared/settings.py does not read
-# yet. test_pending_settings_are_still_pending fails as soon as it reads one: then delete it
-# here, and the settings tests below validate its value like any other.
-PENDING_APP_SETTINGS = frozenset({"SPEECH_STORAGE_ACCESS", "SPEECH_RESULTS_CONNECTION"})
+# Settings the template sets before the app reads them (work landing in parallel), none
+# now. test_pending_settings_are_still_pending fails as soon as the app reads one: then
+# delete it here, and the settings tests below validate its value like any other.
+PENDING_APP_SETTINGS: frozenset[str] = frozenset()
 # Flex Consumption rejects these (the runtime is in functionAppConfig; no package setting).
 FLEX_FORBIDDEN = frozenset(
     {
@@ -97,6 +98,10 @@ def test_template_settings_are_a_valid_app_configuration(mode):
     assert settings.speech_endpoint.startswith("https://")
     assert settings.speech_endpoint.endswith(".cognitiveservices.azure.com")
     assert settings.webhook_secret.reveal() == "s3cret"
+    # vnet: storage refuses SAS, Speech reads with its identity; BYOS: results without SAS
+    assert settings.speech_storage_access == ("identity" if "vnet" in mode else "sas")
+    byos = "byos" in mode
+    assert settings.speech_results_connection == ("SpeechResultsStorage" if byos else "")
 
 
 def test_the_validation_catches_a_bad_template_value():
@@ -235,3 +240,14 @@ def test_function_app_gets_the_settings_and_runs_python_on_flex():
         "userAssignedIdentityResourceId": "identityId",
     }
     assert bicep.body(site)["identity"]["type"] == "UserAssigned"
+
+
+@pytest.mark.parametrize("mode", ["byos", "vnet+byos"])
+def test_the_results_connection_reaches_the_byos_account(mode):
+    """The app builds its results client from the template's settings alone (blob only)."""
+    env = as_environment(app_settings(mode))
+    settings = Settings.from_env(env)
+    account = blob_service_from_setting(env, settings.speech_results_connection)
+    uri = env[f"{settings.speech_results_connection}__blobServiceUri"]
+    assert account.url.rstrip("/") == uri.rstrip("/")
+    assert type(account.credential).__name__ == "ManagedIdentityCredential"

@@ -111,10 +111,10 @@ class _Spy:
 
     def __init__(self, rt: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
         self.urls: list[str] = []
-        read_url, download = rt.signer.read_url, rt.speech.download
+        url_for, download = rt.content_urls.url_for, rt.speech.download
 
         def signed(*args: Any, **kwargs: Any) -> str:
-            url = read_url(*args, **kwargs)
+            url = url_for(*args, **kwargs)
             self.urls.append(url)
             return url
 
@@ -122,7 +122,7 @@ class _Spy:
             self.urls.append(content_url)
             return download(content_url)
 
-        monkeypatch.setattr(rt.signer, "read_url", signed)
+        monkeypatch.setattr(rt.content_urls, "url_for", signed)
         monkeypatch.setattr(rt.speech, "download", downloaded)
 
     def signatures(self) -> set[str]:

@@ -205,9 +205,7 @@ def test_crash_after_post_is_adopted_not_resubmitted(pipeline: Pipeline) -> None
         json={
             "displayName": stalled.key,
             "locale": "en-US",
-            "contentUrls": [
-                rt.signer.read_url(blob.container_name, name, now=now, validity=timedelta(hours=1))
-            ],
+            "contentUrls": [rt.content_urls.url_for(blob.container_name, name, now=now)],
             "properties": {"timeToLiveHours": 6, "channels": [0]},
         },
     )

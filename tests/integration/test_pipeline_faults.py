@@ -257,7 +257,7 @@ def test_failed_trigger_run_releases_the_job_for_the_retry(
         raise StorageTransientError("get user delegation key: Storage answered HTTP 503")
 
     with monkeypatch.context() as patch:
-        patch.setattr(rt.signer, "read_url", storage_down)
+        patch.setattr(rt.content_urls, "url_for", storage_down)
         with pytest.raises(StorageTransientError):
             pipeline.submit(blob)  # the host will retry this run
     row = pipeline.record_for(name)
@@ -290,7 +290,7 @@ def test_crash_after_delete_before_record_update_converges(pipeline: Pipeline) -
     assert {o: pipeline.output(o) for o in outputs} == outputs
 
 
-def test_unreadable_recording_is_retried_then_reported_with_the_service_code(
+def test_unreadable_recording_with_a_valid_sas_is_reported_as_configuration_at_once(
     pipeline: Pipeline, clock: Clock, faults: Any
 ) -> None:
     name = "access/unreadable.wav"
@@ -298,12 +298,15 @@ def test_unreadable_recording_is_retried_then_reported_with_the_service_code(
     pipeline.submit(pipeline.upload(name, mono_call(), [["x"]]))
     _settle(pipeline, clock, [name])
     row = pipeline.record_for(name)
-    # The input is unchanged: a storage outage or an expired SAS; fresh SAS, new attempt.
-    assert (row["State"], row["Attempts"]) == ("failed", 3)
+    # The input is unchanged and its SAS was still valid when the job failed: the storage
+    # set-up refuses SAS. Another submission would fail the same way: none is made.
+    assert (row["State"], row["Attempts"]) == ("failed", 1)
     report = pipeline.error_report(f"{name}.json")
-    assert report["reasonCode"] == report["serviceErrorCode"] == "InvalidRecordingsUri"
-    assert "3 attempts" in report["message"]
-    assert "SAS_VALIDITY_HOURS" in report["whatToDo"]
+    assert report["reasonCode"] == "SasRefused"
+    assert report["serviceErrorCode"] == "InvalidRecordingsUri"
+    assert "SPEECH_STORAGE_ACCESS=sas" in report["message"]
+    assert "not the recording's fault" in report["message"]
+    assert "SPEECH_STORAGE_ACCESS=identity" in report["whatToDo"]
 
 
 def test_recording_deleted_while_its_job_runs(pipeline: Pipeline, faults: Any) -> None:
@@ -327,9 +330,11 @@ def test_sas_expired_in_the_service_queue_is_resubmitted_with_a_fresh_one(
     faults(fail_share=1.0, fail_code="InvalidRecordingsUri")
     pipeline.submit(pipeline.upload(name, mono_call(), [["fresh sas"]]))
     first = pipeline.record_for(name)["TranscriptionId"]
+    # The job is seen failed 3 h after its submission, longer than SAS_VALIDITY_HOURS (2):
+    # the SAS may have run out while the job waited in the service's queue.
+    clock.advance(hours=3)
     pipeline.poll_until(lambda: pipeline.record_for(name)["State"] == "completing")
     faults(fail_share=0.0)
-    clock.advance(hours=3)  # longer than SAS_VALIDITY_HOURS (2): the SAS may have run out
     pipeline.drain()
     row = pipeline.record_for(name)
     assert (row["State"], row["ErrorCode"]) == ("deferred", "InvalidRecordingsUri")

@@ -278,7 +278,7 @@ def test_blob_trigger_poison_that_keeps_failing_is_reported(
     def broken(*_args: Any, **_kwargs: Any) -> str:
         raise RuntimeError("a bug in the submit path")
 
-    monkeypatch.setattr(rt.signer, "read_url", broken)
+    monkeypatch.setattr(rt.content_urls, "url_for", broken)
     limits = SweepLimits(grace=timedelta(hours=1), poison_visibility_s=1)
     first = run_sweep(rt, limits)
     assert first.redrive.blobs_redriven == []

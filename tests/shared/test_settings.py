@@ -154,6 +154,7 @@ def test_missing_endpoint_is_named() -> None:
         ("SPEECH_TIMEOUT_SECONDS", "0"),
         ("SPEECH_MAX_ATTEMPTS", "50"),
         ("JOB_LEASE_SECONDS", "1"),
+        ("SPEECH_STORAGE_ACCESS", "managed-identity"),
     ],
 )
 def test_malformed_settings_are_named(setting: str, value: str) -> None:
@@ -181,6 +182,30 @@ def test_storage_connection_may_be_identity_based_or_renamed() -> None:
     with pytest.raises(ConfigurationError) as info:
         Settings.from_env({**BASE, "STORAGE_CONNECTION": "Missing"})
     assert info.value.setting == "Missing"
+
+
+def test_storage_access_defaults_to_sas_and_accepts_identity() -> None:
+    assert parse().speech_storage_access == "sas"
+    assert parse(SPEECH_STORAGE_ACCESS="Identity").speech_storage_access == "identity"
+    assert "sas, identity" in rejects("SPEECH_STORAGE_ACCESS", "msi")
+
+
+def test_results_connection_must_name_a_connection_that_reaches_blobs() -> None:
+    assert parse().speech_results_connection == ""
+    for form in (
+        {"Results": "DefaultEndpointsProtocol=https;AccountName=r;AccountKey=a2V5"},
+        {"Results__blobServiceUri": "https://r.blob.core.windows.net"},
+        {"Results__accountName": "r"},
+    ):
+        s = parse(SPEECH_RESULTS_CONNECTION="Results", **form)
+        assert s.speech_results_connection == "Results"
+    # only a client id: nothing says which account to read
+    message = rejects(
+        "SPEECH_RESULTS_CONNECTION", "Results", env={**BASE, "Results__clientId": "1234"}
+    )
+    assert "Results__blobServiceUri" in message  # says what to set
+    assert "'Results'" in message  # and names the connection it looked for
+    rejects("SPEECH_RESULTS_CONNECTION", "Missing")
 
 
 def test_get_settings_reads_the_environment_once(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -90,6 +90,20 @@ class TestTranscriptionFromJson:
         assert (t.error_code, t.error_message) == ("InvalidAudioFormat", "Bad audio.")
         assert t.duration_ms is None
 
+    def test_a_service_error_quoting_the_input_url_loses_its_sas(self) -> None:
+        url = "https://acct.blob.core.windows.net/in/a.wav"
+        message = f"Cannot read {url}?sv=2024&sp=r&sig=S3CRET%2Bsig: 403 (AuthorizationFailure)."
+        data = transcription_json(
+            status="Failed",
+            properties={"error": {"code": "InvalidRecordingsUri", "message": message}},
+        )
+        t = Transcription.from_json(data)
+        assert t.error_message is not None
+        assert t.error_message.startswith(f"Cannot read {url}")
+        assert "S3CRET" not in t.error_message
+        assert "sig=" not in t.error_message
+        assert t.error_message.endswith("403 (AuthorizationFailure).")
+
     def test_tolerates_missing_and_odd_optional_fields(self) -> None:
         data = {
             "self": SELF,
