@@ -102,15 +102,16 @@ class ResultsReader:
                 return bytes(client.download_blob().readall())
         except HttpResponseError as exc:
             status = exc.status_code
-            error_code = getattr(exc, "error_code", None)  # set by the Storage SDK
+            code = getattr(exc, "error_code", None)  # set by the Storage SDK (an enum)
+            error_code = str(getattr(code, "value", code) or "")
             if status == 404:
                 raise SpeechNotFoundError(
                     f"the result file {shown} no longer exists in the results account",
                     status=404,
-                    code=error_code,
+                    code=error_code or None,
                     operation="download",
                 ) from None
-            what = f"HTTP {status} {error_code or ''}".strip() if status else "no token"
+            what = f"HTTP {status} {error_code}".strip() if status else "no token"
             if status in _DENIED_STATUSES or (
                 status is None and isinstance(exc, ClientAuthenticationError)
             ):

@@ -125,6 +125,6 @@ def test_a_refused_credential_is_access_denied(
     with pytest.raises(ResultsAccessDeniedError) as info:
         ResultsReader(Downloads(), wrong, connection="Results").read(url)
     assert info.value.setting == "SPEECH_RESULTS_CONNECTION"
-    assert "HTTP 403" in info.value.message
+    assert "HTTP 403 AuthorizationFailure" in info.value.message
     assert "Storage Blob Data Reader" in info.value.message
     assert wrong_key not in info.value.message
