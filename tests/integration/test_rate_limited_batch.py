@@ -13,18 +13,15 @@ from collections import Counter
 
 import pytest
 
-from tests.integration.harness import mono_call
-from tests.integration.test_fault_injection import (
+from tests.integration.harness import (
     PipelineFactory,
-    _accounted_once,
-    _run_to_the_end,
-    _submit_all,
-    make_pipeline,
+    accounted_once,
+    mono_call,
+    run_to_the_end,
+    submit_all,
 )
 
 pytestmark = pytest.mark.integration
-
-__all__ = ["make_pipeline"]  # the fixture, re-exported so pytest finds it here
 
 _COMPLETION_ROUTES = ("files", "DELETE")
 
@@ -35,10 +32,10 @@ def test_batch_under_the_rate_limit_draws_almost_no_429s(make_pipeline: Pipeline
     audio = mono_call()
     blobs = [pipeline.upload(n, audio, [[f"call {n}"]]) for n in names]
     started = time.monotonic()
-    _submit_all(pipeline, blobs)
-    rows = _run_to_the_end(pipeline, len(names), timeout=120)
+    submit_all(pipeline, blobs)
+    rows = run_to_the_end(pipeline, len(names), timeout=120)
     elapsed = time.monotonic() - started
-    states = _accounted_once(pipeline, names, rows)
+    states = accounted_once(pipeline, names, rows)
     assert set(states.values()) == {"done"}
 
     requests = pipeline.stats()["requests"]
