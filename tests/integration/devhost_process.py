@@ -4,6 +4,7 @@ that every input ended exactly once."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from azure.core.exceptions import ResourceNotFoundError
 from azure.data.tables import TableClient
 from azure.storage.blob import BlobServiceClient
 
@@ -65,6 +67,21 @@ class HostProcess:
     def count(self, text: str) -> int:
         return sum(text in line for line in list(self.lines))
 
+    def unfinished(self) -> list[str]:
+        """Functions whose execution was logged as started but not as ended (in flight)."""
+        started: dict[str, str] = {}
+        for line in list(self.lines):
+            if match := _EXECUTING.search(line):
+                started[match["id"]] = match["function"]
+            elif match := _EXECUTED.search(line):
+                started.pop(match["id"], None)
+        return sorted(started.values())
+
+
+# devhost's (and `func start`'s) execution log lines; see devhost/invoker.py.
+_EXECUTING = re.compile(r"Executing 'Functions\.(?P<function>\w+)' \(.*Id=(?P<id>[0-9a-f-]{36})\)$")
+_EXECUTED = re.compile(r"Executed 'Functions\.\w+' \(\w+, Id=(?P<id>[0-9a-f-]{36})")
+
 
 def host_env(connection_string: str, emulator: SpeechEmulator, tag: str) -> dict[str, str]:
     """Environment for a devhost subprocess: its own names, fast schedules, short leases."""
@@ -102,6 +119,19 @@ def service_jobs(emulator: SpeechEmulator) -> list[Any]:
     return list(response.json()["values"])
 
 
+ENDED = ("done", "failed", "rejected")
+
+
+def jobs_in_flight(connection_string: str, env: dict[str, str]) -> list[str]:
+    """The recordings whose job has started and not ended (no table yet: none)."""
+    table = TableClient.from_connection_string(connection_string, env["JOBS_TABLE"])
+    try:
+        rows = list(table.query_entities("PartitionKey eq 'job'"))
+    except ResourceNotFoundError:
+        return []
+    return sorted(r["BlobName"] for r in rows if r["State"] not in ENDED)
+
+
 def wait_until_settled(
     connection_string: str,
     env: dict[str, str],
@@ -120,7 +150,7 @@ def wait_until_settled(
     def ended() -> bool:
         rows = list(table.query_entities("PartitionKey eq 'job'"))
         return {r["BlobName"] for r in rows} >= set(names) and all(
-            r["State"] in ("done", "failed", "rejected") for r in rows
+            r["State"] in ENDED for r in rows
         )
 
     wait_for(ended, timeout=timeout, interval=0.5, what=f"every job to end {note}")
