@@ -107,6 +107,13 @@ def host_env(connection_string: str, emulator: SpeechEmulator, tag: str) -> dict
     }
 
 
+def job_timelines(emulator: SpeechEmulator) -> list[dict[str, Any]]:
+    """Every job the Speech emulator ever held: displayName, created, finished, status."""
+    response = httpx.get(f"{emulator.endpoint}/_emulator/stats", timeout=10)
+    response.raise_for_status()
+    return list(response.json()["jobs"].values())
+
+
 def service_jobs(emulator: SpeechEmulator) -> list[Any]:
     """The transcriptions the Speech emulator still holds."""
     response = httpx.get(
@@ -201,8 +208,7 @@ def assert_each_input_once(
     for recording, products in per_recording.items():
         assert len(products) == len(set(products)), recording
         assert "channel_0.json" in products, recording
-    stats = httpx.get(f"{emulator.endpoint}/_emulator/stats", timeout=10).json()
-    jobs = list(stats["jobs"].values())
+    jobs = job_timelines(emulator)
     created = Counter(job["displayName"] for job in jobs)
     failed_there = Counter(job["displayName"] for job in jobs if job["status"] == "Failed")
     succeeded = Counter(job["displayName"] for job in jobs if job["status"] == "Succeeded")
