@@ -102,7 +102,7 @@ async def content(emu: Emulator, request: Request) -> Response:
     else:
         job = emu.store.get_job(job_id)
         file = next((f for f in job.files if f.id == file_id), None) if job else None
-        if file is None:
+        if file is None or file.content is None:
             response = _storage_error(404, "BlobNotFound", "The specified blob does not exist.")
         else:
             response = Response(file.content, media_type="application/json")

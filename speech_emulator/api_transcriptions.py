@@ -128,6 +128,7 @@ async def delete(emu: Emulator, request: Request, links: Links) -> Response:
     """DELETE /transcriptions/{id} → 204, also when it does not exist."""
     job = emu.store.delete_job(request.path_params["id"])
     if job is not None:
+        emu.outputs.discard(job.files)  # BYOS results go with the job
         emu.stats.event("deleted")
         emu.job_event("transcriptionDeletion", job)
     return Response(status_code=204)

@@ -12,7 +12,13 @@ from collections.abc import Sequence
 import uvicorn
 
 from speech_emulator.app import build_app
-from speech_emulator.config import DEFAULT_KEY, Behaviour, RateLimit, Settings
+from speech_emulator.config import (
+    DEFAULT_KEY,
+    STORAGE_ACCESS_MODES,
+    Behaviour,
+    RateLimit,
+    Settings,
+)
 from speech_emulator.core import Emulator
 from speech_emulator.engines.registry import ENGINE_NAMES, EngineUnavailableError
 from speech_emulator.speech_models import load_custom_model
@@ -124,6 +130,25 @@ def parser() -> argparse.ArgumentParser:
         metavar="M",
         help="default lifetime of files' contentUrl (default 720)",
     )
+    p.add_argument(
+        "--storage-access",
+        choices=STORAGE_ACCESS_MODES,
+        default="sas",
+        help="read Blob storage by the URL (sas) or with the resource's managed identity "
+        "(identity: plain URLs only; that account refuses SAS)",
+    )
+    p.add_argument(
+        "--storage-connection-string",
+        default=None,
+        metavar="CONN",
+        help="the account the resource's identity may read (stands in for its role)",
+    )
+    p.add_argument(
+        "--byos",
+        default=None,
+        metavar="CONN",
+        help="bring your own storage: write results to this account, contentUrls without SAS",
+    )
     p.add_argument("--workers", type=int, default=2, help="recognition worker threads")
     p.add_argument(
         "--public-url",
@@ -175,6 +200,9 @@ def settings_from_args(argv: Sequence[str] | None = None) -> Settings:
         public_url=args.public_url,
         seed=args.seed,
         log_level=args.log_level,
+        storage_access=args.storage_access,
+        storage_connection_string=args.storage_connection_string,
+        byos_connection_string=args.byos,
         behaviour=behaviour,
     )
 

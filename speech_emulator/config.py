@@ -16,6 +16,7 @@ from typing import Any
 from speech_emulator.engines.base import CustomModel
 
 SUPPORTED_API_VERSIONS = ("2024-11-15", "2025-10-15")
+STORAGE_ACCESS_MODES = ("sas", "identity")
 DEFAULT_KEY = "local-dev-key"
 
 _RATE_LIMIT = re.compile(r"^\s*(\d+)\s*/\s*(\d+(?:\.\d+)?)\s*$")
@@ -154,4 +155,9 @@ class Settings:
     public_url: str | None = None  # base for self/contentUrl links; default: the listen URL
     seed: int | None = None  # fault dice; fixed seed = reproducible faults
     log_level: str = "warning"
+    # How the resource reads Blob storage: "sas" (by the URL alone: SAS or public) or
+    # "identity" (its managed identity, for the accounts below; those refuse SAS).
+    storage_access: str = "sas"
+    storage_connection_string: str | None = None  # the account its identity may read
+    byos_connection_string: str | None = None  # bring-your-own-storage: results go here
     behaviour: Behaviour = field(default_factory=Behaviour)

@@ -15,17 +15,17 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from urllib.parse import urlsplit, urlunsplit
 
-import httpx
 import numpy as np
 
+from speech_emulator.access import StorageAccess
 from speech_emulator.audio import UndecodableAudioError, decode
 from speech_emulator.clock import Clock
 from speech_emulator.config import BehaviourBox
 from speech_emulator.engines.base import CustomModel, Engine, Phrase, RecognitionRequest
-from speech_emulator.fetch import Download, FetchError, download, list_container, strip_query
+from speech_emulator.fetch import Download, FetchError, strip_query
 from speech_emulator.jobs import Fate, Job, JobFile, JobSpec, Status
+from speech_emulator.outputs import Outputs
 from speech_emulator.results import InputOutcome, ResultOptions, build_report, build_result
 from speech_emulator.scheduler import Scheduler
 from speech_emulator.stats import Stats
@@ -87,6 +87,8 @@ class JobRunner:
         custom_models: Mapping[str, CustomModel],
         workers: int,
         on_event: EventSink,
+        access: StorageAccess,
+        outputs: Outputs,
     ) -> None:
         self._store = store
         self._stats = stats
@@ -97,7 +99,8 @@ class JobRunner:
         self._on_event = on_event
         self._scheduler = Scheduler(clock)
         self._pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="job")
-        self._client = httpx.Client(timeout=httpx.Timeout(30.0, connect=5.0))
+        self._access = access
+        self._outputs = outputs
 
     def start(self) -> None:
         """Start the timer thread."""
@@ -107,7 +110,6 @@ class JobRunner:
         """Stop timers and workers (running jobs are abandoned)."""
         self._scheduler.stop()
         self._pool.shutdown(wait=False, cancel_futures=True)
-        self._client.close()
 
     def reset(self) -> None:
         """Drop pending work (admin reset); jobs already gone from the store are ignored."""
@@ -178,7 +180,8 @@ class JobRunner:
             return job
 
         job = self._store.update_job(job_id, complete)
-        if job is None:
+        if job is None:  # deleted while it ran: what was stored goes too
+            self._outputs.discard(processed.files)
             return
         self._stats.event(job.status.value.lower())
         self._stats.job(job.id, job.spec.display_name, finished=now, status=job.status.value)
@@ -186,7 +189,7 @@ class JobRunner:
 
     def _inputs(self, spec: JobSpec) -> Sequence[str]:
         if spec.content_container_url:
-            return list_container(self._client, spec.content_container_url)
+            return self._access.list_container(spec.content_container_url)
         return spec.content_urls
 
     def _process(self, job: Job) -> Processed:
@@ -212,25 +215,26 @@ class JobRunner:
             seconds += duration
             outcomes.append(InputOutcome(source))
             content = json.dumps(result, indent=2).encode()
-            files.append(self._file(f"contenturl_{index}.json", "Transcription", content))
+            files.append(self._file(f"contenturl_{index}.json", "Transcription", content, index))
         report = json.dumps(build_report(outcomes), indent=2).encode()
-        files.append(self._file("report.json", "TranscriptionReport", report))
+        files.append(self._file("report.json", "TranscriptionReport", report, None))
         error = None
         if not any(o.succeeded for o in outcomes):
             first = outcomes[0]
             error = (first.error_kind or "InvalidData", first.error_message or "")
-        if spec.destination_container_url and error is None:
-            error = self._copy_to_destination(job.id, spec.destination_container_url, files)
-        return Processed(tuple(files), tuple(outcomes), seconds, error)
+        stored = self._outputs.store(job.id, spec, files)
+        return Processed(tuple(files), tuple(outcomes), seconds, error or stored)
 
-    def _file(self, name: str, kind: str, content: bytes) -> JobFile:
-        return JobFile(str(uuid.uuid4()), name, kind, self._clock.now(), content)
+    def _file(self, name: str, kind: str, content: bytes, index: int | None) -> JobFile:
+        return JobFile(
+            str(uuid.uuid4()), name, kind, self._clock.now(), content, len(content), index
+        )
 
     def _transcribe(
         self, url: str, spec: JobSpec, model: CustomModel | None, options: ResultOptions
     ) -> tuple[float, dict[str, object]]:
         try:
-            dl = download(self._client, url)
+            dl = self._access.download(url)
         except FetchError as exc:
             raise InputError(exc.code, exc.message) from exc
         source = strip_query(url)
@@ -274,25 +278,3 @@ class JobRunner:
                 ) from exc
         duration = frames / rate
         return duration, build_result(source, self._clock.now(), duration, phrases, options)
-
-    def _copy_to_destination(
-        self, job_id: str, container_url: str, files: Sequence[JobFile]
-    ) -> tuple[str, str] | None:
-        parts = urlsplit(container_url)
-        for file in files:
-            path = f"{parts.path.rstrip('/')}/{job_id}/{file.name}"
-            url = urlunsplit((parts.scheme, parts.netloc, path, parts.query, ""))
-            try:
-                response = self._client.put(
-                    url, content=file.content, headers={"x-ms-blob-type": "BlockBlob"}
-                )
-                ok = response.status_code in (200, 201)
-            except httpx.HTTPError:
-                ok = False
-            if not ok:
-                return (
-                    "InaccessibleCustomerStorage",
-                    f"Results could not be written to {strip_query(container_url)}; its SAS "
-                    "must grant write access.",
-                )
-        return None

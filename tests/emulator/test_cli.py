@@ -30,6 +30,9 @@ def _run(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+NO_KEY = ("--storage-connection-string", "AccountName=x")
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -39,6 +42,10 @@ def _run(*args: str) -> subprocess.CompletedProcess[str]:
         (["--custom-model", "X=/nonexistent/phrases.txt"], "cannot read"),
         (["--engine", "whisper"], "invalid choice"),
         (["--workers", "0"], "--workers"),
+        (["--storage-access", "key"], "invalid choice"),
+        (["--storage-access", "identity"], "needs --storage-connection-string"),
+        ([*("--engine", "scripted", "--storage-access", "identity"), *NO_KEY], "has no AccountKey"),
+        (["--engine", "scripted", "--byos", "nonsense"], "connection string is not usable"),
     ],
 )
 def test_bad_options_exit_with_a_message(args: list[str], message: str) -> None:
@@ -73,6 +80,12 @@ def test_settings_from_args(tmp_path) -> None:
             "0.5",
             "--fail-code",
             "InvalidData",
+            "--storage-access",
+            "identity",
+            "--storage-connection-string",
+            "UseDevelopmentStorage=true",
+            "--byos",
+            "UseDevelopmentStorage=true",
         ]
     )
     assert settings.behaviour.start_delay == 0
@@ -80,6 +93,9 @@ def test_settings_from_args(tmp_path) -> None:
     assert settings.custom_models[0].id == custom_model_id("A")
     assert str(settings.behaviour.rate_limit) == "100/10"
     assert settings.behaviour.fail_code == "InvalidData"
+    assert settings.storage_access == "identity"
+    assert settings.storage_connection_string == "UseDevelopmentStorage=true"
+    assert settings.byos_connection_string == "UseDevelopmentStorage=true"
 
 
 def test_unknown_engine_is_refused() -> None:
