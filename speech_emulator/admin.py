@@ -1,7 +1,8 @@
 """``/_emulator/*`` (no auth, not counted as Speech calls) and the file downloads.
 
 - ``GET/PATCH /_emulator/config``: timing and faults (see `Behaviour`).
-- ``GET /_emulator/stats``: request counts, downloads, callbacks, job timelines.
+- ``GET /_emulator/stats[?window_s=S]``: request counts, downloads, callbacks, job
+  timelines, and the most Speech calls seen in any S-second window.
 - ``POST /_emulator/reset``: forget all state.
 - ``POST /_emulator/clock`` ``{"advance_seconds": N}``: move the emulator clock ahead.
 - ``GET /_content/{job}/{file}/{name}?se=&sig=``: a file's contentUrl (SAS-like token).
@@ -50,9 +51,28 @@ async def patch_config(emu: Emulator, request: Request) -> Response:
     return JSONResponse(behaviour.to_json())
 
 
+DEFAULT_WINDOW_S = 10.0  # the real S0 tier's rate-limit window
+
+
 async def stats(emu: Emulator, request: Request) -> Response:
-    """Counters and job timelines."""
-    return JSONResponse(emu.stats.snapshot(emu.store.count_jobs()))
+    """Counters, job timelines and the busiest window of Speech calls.
+
+    ``?window_s=S`` picks that window's length; by default the rate limit's window, or 10 s.
+    """
+    limit = emu.behaviour.get().rate_limit
+    window_s = limit.window_s if limit else DEFAULT_WINDOW_S
+    raw = request.query_params.get("window_s")
+    if raw is not None:
+        try:
+            window_s = float(raw)
+        except ValueError:
+            window_s = 0.0
+        if not 0 < window_s <= 86400:
+            return _bad(
+                f"window_s must be a number of seconds above 0 and at most 86400; got {raw!r}."
+            )
+    snapshot = emu.stats.snapshot(emu.store.count_jobs(), window_s)
+    return JSONResponse(snapshot)
 
 
 async def reset(emu: Emulator, request: Request) -> Response:

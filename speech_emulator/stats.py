@@ -1,4 +1,5 @@
-"""Counters for ``GET /_emulator/stats``: requests, downloads, callbacks, job timelines.
+"""Counters for ``GET /_emulator/stats``: requests, downloads, callbacks, job timelines
+and the busiest window of Speech calls.
 
 Job timelines outlive the jobs (an app deletes its jobs once done), so a benchmark can
 still read when each job was created, started and finished.
@@ -7,10 +8,12 @@ still read when each job was created, started and finished.
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter, defaultdict
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
+from speech_emulator.call_log import CallLog
 from speech_emulator.timefmt import iso_timestamp_ms
 
 
@@ -24,6 +27,11 @@ class Stats:
         self._webhooks: defaultdict[str, Counter[str]] = defaultdict(Counter)
         self._events: Counter[str] = Counter()
         self._timelines: dict[str, dict[str, Any]] = {}
+        self._calls = CallLog()
+
+    def call_arrived(self) -> None:
+        """Note the arrival time of one Speech API call (every call `request` counts)."""
+        self._calls.record()
 
     def request(self, route: str, status: int) -> None:
         """Count one Speech API answer under its route template, e.g. ``GET /speechtotext/...``."""
@@ -55,8 +63,17 @@ class Stats:
             for key, value in moments.items():
                 entry[key] = iso_timestamp_ms(value) if isinstance(value, datetime) else value
 
-    def snapshot(self, live: dict[str, int]) -> dict[str, Any]:
-        """The JSON document of ``GET /_emulator/stats``."""
+    def snapshot(self, live: dict[str, int], window_s: float) -> dict[str, Any]:
+        """The JSON document of ``GET /_emulator/stats``.
+
+        ``window_s``: the window length of ``max_calls_per_window``.
+        """
+        busiest = self._calls.busiest(window_s)
+        window_end = None
+        if busiest.end is not None:
+            # Arrival times are monotonic; shown as wall-clock time for people.
+            wall = time.time() - (time.monotonic() - busiest.end)
+            window_end = iso_timestamp_ms(datetime.fromtimestamp(wall, UTC))
         with self._lock:
             requests = {route: dict(c) for route, c in sorted(self._requests.items())}
             return {
@@ -70,6 +87,13 @@ class Stats:
                     "events": dict(self._events),
                 },
                 "jobs": {k: dict(v) for k, v in self._timelines.items()},
+                "max_calls_per_window": {
+                    "window_s": busiest.window_s,
+                    "max": busiest.max,
+                    "window_end": window_end,
+                    "exact": busiest.exact,
+                    "calls": busiest.calls,
+                },
             }
 
     def reset(self) -> None:
@@ -80,3 +104,4 @@ class Stats:
             self._webhooks.clear()
             self._events.clear()
             self._timelines.clear()
+        self._calls.reset()
