@@ -2,7 +2,7 @@
 
 - ``GET/PATCH /_emulator/config``: timing and faults (see `Behaviour`).
 - ``GET /_emulator/stats[?window_s=S]``: request counts, downloads, callbacks, job
-  timelines, and the most Speech calls seen in any S-second window.
+  timelines, file slots, and the most Speech calls seen in any S-second window.
 - ``POST /_emulator/reset``: forget all state.
 - ``POST /_emulator/clock`` ``{"advance_seconds": N}``: move the emulator clock ahead.
 - ``GET /_content/{job}/{file}/{name}?se=&sig=``: a file's contentUrl (SAS-like token).
@@ -44,6 +44,8 @@ async def patch_config(emu: Emulator, request: Request) -> Response:
         behaviour = emu.behaviour.update(changes)
     except (ValueError, json.JSONDecodeError) as exc:
         return _bad(str(exc))
+    if "concurrent_files" in changes:
+        emu.runner.wake()  # more slots: waiting files start now
     if "rate_limit" in changes:
         # A new limit starts a new window: calls counted under an earlier limit (possibly
         # minutes ago, by another client) must not eat into the new one.
@@ -55,7 +57,7 @@ DEFAULT_WINDOW_S = 10.0  # the real S0 tier's rate-limit window
 
 
 async def stats(emu: Emulator, request: Request) -> Response:
-    """Counters, job timelines and the busiest window of Speech calls.
+    """Counters, job timelines, slots and the busiest window of Speech calls.
 
     ``?window_s=S`` picks that window's length; by default the rate limit's window, or 10 s.
     """
@@ -71,7 +73,7 @@ async def stats(emu: Emulator, request: Request) -> Response:
             return _bad(
                 f"window_s must be a number of seconds above 0 and at most 86400; got {raw!r}."
             )
-    snapshot = emu.stats.snapshot(emu.store.count_jobs(), window_s)
+    snapshot = emu.stats.snapshot(emu.store.count_jobs(), emu.runner.capacity(), window_s)
     return JSONResponse(snapshot)
 
 

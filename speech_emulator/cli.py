@@ -75,14 +75,21 @@ def parser() -> argparse.ArgumentParser:
         type=_non_negative,
         default=0.1,
         metavar="F",
-        help="Running time = F x audio duration (default 0.1)",
+        help="a file's time in its slot = F x its audio duration (default 0.1)",
     )
     p.add_argument(
         "--processing-time",
         type=_non_negative,
         default=None,
         metavar="S",
-        help="fixed Running time in seconds (overrides the factor)",
+        help="fixed time per file in its slot, in seconds (overrides the factor)",
+    )
+    p.add_argument(
+        "--concurrent-files",
+        type=int,
+        default=100,
+        metavar="N",
+        help="files the resource transcribes at once, shared by all jobs FIFO (default 100)",
     )
     p.add_argument("--instant", action="store_true", help="no start delay and no processing time")
     p.add_argument(
@@ -108,6 +115,18 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--fail-code", default="InternalServerError", help="error code of injected job failures"
+    )
+    p.add_argument(
+        "--file-fail-share",
+        type=_share,
+        default=0.0,
+        metavar="SHARE",
+        help="share of input files that fail (listed Failed in the job's report)",
+    )
+    p.add_argument(
+        "--file-fail-code",
+        default="InternalServerError",
+        help="errorKind of injected file failures",
     )
     p.add_argument(
         "--vanish-share",
@@ -177,14 +196,19 @@ def settings_from_args(argv: Sequence[str] | None = None) -> Settings:
         p.error("--workers must be at least 1")
     if args.sas_lifetime_minutes < 1:
         p.error("--sas-lifetime-minutes must be at least 1")
+    if args.concurrent_files < 1:
+        p.error("--concurrent-files must be at least 1")
     behaviour = Behaviour(
         start_delay=0.0 if args.instant else args.start_delay,
         processing_factor=0.0 if args.instant else args.processing_factor,
         processing_time=0.0 if args.instant else args.processing_time,
+        concurrent_files=args.concurrent_files,
         rate_limit=args.rate_limit,
         error_rate=args.error_rate,
         fail_share=args.fail_share,
         fail_code=args.fail_code,
+        file_fail_share=args.file_fail_share,
+        file_fail_code=args.file_fail_code,
         vanish_share=args.vanish_share,
         latency=args.latency,
         sas_lifetime_minutes=args.sas_lifetime_minutes,

@@ -59,6 +59,7 @@ class Emulator:
             on_event=self.job_event,
             access=self.access,
             outputs=self.outputs,
+            dice=self.dice,
         )
         # Base of self/contentUrl links; set once the server knows its port.
         self.public_url = settings.public_url.rstrip("/") if settings.public_url else None

@@ -1,5 +1,5 @@
-"""Counters for ``GET /_emulator/stats``: requests, downloads, callbacks, job timelines
-and the busiest window of Speech calls.
+"""Counters for ``GET /_emulator/stats``: requests, downloads, callbacks, job timelines,
+input files and the busiest window of Speech calls.
 
 Job timelines outlive the jobs (an app deletes its jobs once done), so a benchmark can
 still read when each job was created, started and finished.
@@ -27,6 +27,7 @@ class Stats:
         self._webhooks: defaultdict[str, Counter[str]] = defaultdict(Counter)
         self._events: Counter[str] = Counter()
         self._timelines: dict[str, dict[str, Any]] = {}
+        self._files: Counter[str] = Counter()
         self._calls = CallLog()
 
     def call_arrived(self) -> None:
@@ -53,6 +54,11 @@ class Stats:
         with self._lock:
             self._events[name] += 1
 
+    def file(self, outcome: str) -> None:
+        """Count one input file that left its slot (``succeeded`` or ``failed``)."""
+        with self._lock:
+            self._files[outcome] += 1
+
     def job(self, job_id: str, display_name: str, **moments: datetime | str | None) -> None:
         """Record or update a job's timeline (created/started/finished, status)."""
         with self._lock:
@@ -63,10 +69,13 @@ class Stats:
             for key, value in moments.items():
                 entry[key] = iso_timestamp_ms(value) if isinstance(value, datetime) else value
 
-    def snapshot(self, live: dict[str, int], window_s: float) -> dict[str, Any]:
+    def snapshot(
+        self, live: dict[str, int], capacity: dict[str, int], window_s: float
+    ) -> dict[str, Any]:
         """The JSON document of ``GET /_emulator/stats``.
 
-        ``window_s``: the window length of ``max_calls_per_window``.
+        ``capacity``: the runner's slots (limit, running, waiting); ``window_s``: the window
+        length of ``max_calls_per_window``.
         """
         busiest = self._calls.busiest(window_s)
         window_end = None
@@ -87,6 +96,7 @@ class Stats:
                     "events": dict(self._events),
                 },
                 "jobs": {k: dict(v) for k, v in self._timelines.items()},
+                "files": {**capacity, "done": dict(self._files)},
                 "max_calls_per_window": {
                     "window_s": busiest.window_s,
                     "max": busiest.max,
@@ -104,4 +114,5 @@ class Stats:
             self._webhooks.clear()
             self._events.clear()
             self._timelines.clear()
+            self._files.clear()
         self._calls.reset()

@@ -42,9 +42,14 @@ NO_KEY = ("--storage-connection-string", "AccountName=x")
         (["--custom-model", "X=/nonexistent/phrases.txt"], "cannot read"),
         (["--engine", "whisper"], "invalid choice"),
         (["--workers", "0"], "--workers"),
+        (["--concurrent-files", "0"], "--concurrent-files must be at least 1"),
+        (["--file-fail-share", "1.5"], "between 0 and 1"),
         (["--storage-access", "key"], "invalid choice"),
         (["--storage-access", "identity"], "needs --storage-connection-string"),
-        ([*("--engine", "scripted", "--storage-access", "identity"), *NO_KEY], "has no AccountKey"),
+        (
+            [*("--engine", "scripted", "--storage-access", "identity"), *NO_KEY],
+            "has no AccountKey",
+        ),
         (["--engine", "scripted", "--byos", "nonsense"], "connection string is not usable"),
     ],
 )
@@ -80,6 +85,12 @@ def test_settings_from_args(tmp_path) -> None:
             "0.5",
             "--fail-code",
             "InvalidData",
+            "--concurrent-files",
+            "7",
+            "--file-fail-share",
+            "0.25",
+            "--file-fail-code",
+            "UnexpectedError",
             "--storage-access",
             "identity",
             "--storage-connection-string",
@@ -93,6 +104,9 @@ def test_settings_from_args(tmp_path) -> None:
     assert settings.custom_models[0].id == custom_model_id("A")
     assert str(settings.behaviour.rate_limit) == "100/10"
     assert settings.behaviour.fail_code == "InvalidData"
+    assert settings.behaviour.concurrent_files == 7
+    assert settings.behaviour.file_fail_share == 0.25
+    assert settings.behaviour.file_fail_code == "UnexpectedError"
     assert settings.storage_access == "identity"
     assert settings.storage_connection_string == "UseDevelopmentStorage=true"
     assert settings.byos_connection_string == "UseDevelopmentStorage=true"
