@@ -64,6 +64,12 @@ from shared.speech_models import (
     PUNCTUATION_MODES,
     TIME_TO_LIVE_HOURS_RANGE,
 )
+from shared.storage_connection import (
+    DATA_USE,
+    SERVICES,
+    check_blob_sdk_binding,
+    parse_connection,
+)
 
 __all__ = [
     "BLOB_SOURCES",
@@ -325,7 +331,8 @@ class Settings:
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         """Build and validate settings from `env` (default: the process environment)."""
         env = os.environ if env is None else env
-        settings = cls(**{name: spec.read(env) for name, spec in _DECLARED})
+        values = {name: spec.read(env) for name, spec in _DECLARED}
+        settings = cls(**values)
         _check_storage_connection(env, settings.storage_connection)
         return settings
 
@@ -346,14 +353,12 @@ def get_settings() -> Settings:
 
 
 def _check_storage_connection(env: Mapping[str, str], name: str) -> None:
-    """The storage connection must exist as a connection string or identity-based settings."""
-    if env.get(name, "").strip():
-        return
-    if any(key.startswith(f"{name}__") and env[key].strip() for key in env):
-        return
-    raise ConfigurationError(
-        name,
-        "missing: set it to a storage connection string (UseDevelopmentStorage=true for Azurite), "
-        f"or use identity-based settings {name}__blobServiceUri, {name}__queueServiceUri "
-        f"and {name}__tableServiceUri",
-    )
+    """The data connection must work for the app's clients, the host and the blob trigger.
+
+    It serves blobs, a queue and a table (so each needs its own endpoint), and it is the
+    ``submit`` trigger's connection, whose SDK-type binding reads it by itself: see
+    `shared.storage_connection.check_blob_sdk_binding`.
+    """
+    connection = parse_connection(name, env)
+    connection.require_services(SERVICES, used_for=DATA_USE)
+    check_blob_sdk_binding(connection, env)
