@@ -101,14 +101,23 @@ class SpeechClient:
 
     @classmethod
     def from_settings(
-        cls, settings: Settings, *, transport: httpx.BaseTransport | None = None
+        cls,
+        settings: Settings,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        env: Mapping[str, str] | None = None,
     ) -> SpeechClient:
-        """A client for the app's settings: the key when set, else DefaultAzureCredential."""
+        """A client for the app's settings: the key when set, else a Microsoft Entra token
+        (`default_credential`: AZURE_CLIENT_ID, else the storage connection's identity, read
+        from `env`, default the process environment)."""
+        credential = (
+            None if settings.speech_key else default_credential(env, settings.storage_connection)
+        )
         return cls(
             settings.speech_endpoint,
             settings.speech_api_version,
             key=settings.speech_key,
-            credential=None if settings.speech_key else default_credential(),
+            credential=credential,
             timeout=settings.speech_timeout_seconds,
             max_attempts=settings.speech_max_attempts,
             max_connections=max(16, settings.speech_max_concurrency),
