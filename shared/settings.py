@@ -73,14 +73,18 @@ from shared.storage_connection import (
 
 __all__ = [
     "BLOB_SOURCES",
+    "FLEX_CONSUMPTION_SKU",
     "Secret",  # re-exported: settings hold secrets, so their importers often need the type
     "SettingSpec",
     "Settings",
     "get_settings",
     "iter_settings",
+    "platform_defaults",
+    "runs_on_flex_consumption",
 ]
 
 BLOB_SOURCES: Final = ("LogsAndContainerScan", "EventGrid")
+FLEX_CONSUMPTION_SKU: Final = "FlexConsumption"  # WEBSITE_SKU on the Flex Consumption plan
 
 
 @settings_class
@@ -171,8 +175,9 @@ class Settings:
     blob_trigger_source: str = setting(
         "BLOB_TRIGGER_SOURCE",
         Choice(BLOB_SOURCES, aliases={"polling": "LogsAndContainerScan"}),
-        "LogsAndContainerScan (polling) or EventGrid (required on Flex Consumption).",
-        default="LogsAndContainerScan",
+        "LogsAndContainerScan (polling) or EventGrid; unset: EventGrid on Flex Consumption "
+        "(the only source it runs), LogsAndContainerScan elsewhere.",
+        default="LogsAndContainerScan",  # off Flex; see platform_defaults
     )
     sas_validity_hours: float = setting(
         "SAS_VALIDITY_HOURS",
@@ -332,6 +337,7 @@ class Settings:
         """Build and validate settings from `env` (default: the process environment)."""
         env = os.environ if env is None else env
         values = {name: spec.read(env) for name, spec in _DECLARED}
+        values.update(platform_defaults(env))
         settings = cls(**values)
         _check_storage_connection(env, settings.storage_connection)
         return settings
@@ -350,6 +356,25 @@ def iter_settings() -> Iterator[SettingSpec[Any]]:
 def get_settings() -> Settings:
     """The process-wide settings, parsed once (the environment does not change under us)."""
     return Settings.from_env()
+
+
+def runs_on_flex_consumption(env: Mapping[str, str]) -> bool:
+    """True on the Flex Consumption plan: the platform sets ``WEBSITE_SKU=FlexConsumption``
+    (the Functions host's own test, case-insensitive)."""
+    return env.get("WEBSITE_SKU", "").strip().lower() == FLEX_CONSUMPTION_SKU.lower()
+
+
+def platform_defaults(env: Mapping[str, str]) -> dict[str, Any]:
+    """Defaults that depend on where the app runs, for settings left unset in `env`.
+
+    ``BLOB_TRIGGER_SOURCE``: ``EventGrid`` on Flex Consumption, whose blob trigger runs only
+    from Event Grid (a scanning trigger would never fire there and leave every recording to
+    the hourly sweep); the declared default, ``LogsAndContainerScan``, elsewhere. A value
+    that is set always wins.
+    """
+    if not env.get("BLOB_TRIGGER_SOURCE", "").strip() and runs_on_flex_consumption(env):
+        return {"blob_trigger_source": "EventGrid"}
+    return {}
 
 
 def _check_storage_connection(env: Mapping[str, str], name: str) -> None:

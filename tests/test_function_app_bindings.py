@@ -186,8 +186,16 @@ def test_the_app_indexes_with_identity_only_settings_on_flex() -> None:
     )
     assert out.returncode == 0, out.stderr
     bindings = json.loads(out.stdout)
+    assert bindings["submit"]["source"] == "EventGrid"  # the Flex default, no setting needed
     assert bindings["submit"]["connection"] == "AzureWebJobsStorage"
     assert bindings["complete"]["connection"] == "AzureWebJobsStorage"
+
+
+def test_blob_trigger_source_follows_the_platform(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WEBSITE_SKU", "FlexConsumption")
+    assert only(index(monkeypatch, CONFIGURED)["submit"][0])["source"] == "EventGrid"
+    monkeypatch.setenv("WEBSITE_SKU", "ElasticPremium")
+    assert only(index(monkeypatch, CONFIGURED)["submit"][0])["source"] == "LogsAndContainerScan"
 
 
 def test_a_trigger_connection_the_sdk_binding_cannot_use_fails_indexing(

@@ -229,6 +229,21 @@ def test_the_data_connection_needs_all_three_endpoints() -> None:
     assert info.value.setting == "AzureWebJobsStorage__tableServiceUri"
 
 
+@pytest.mark.parametrize("sku", ["FlexConsumption", "flexconsumption"])
+def test_blob_trigger_source_defaults_to_event_grid_on_flex_consumption(sku: str) -> None:
+    assert parse(WEBSITE_SKU=sku).blob_trigger_source == "EventGrid"
+
+
+@pytest.mark.parametrize("sku", ["", "Dynamic", "ElasticPremium"])
+def test_blob_trigger_source_defaults_to_scanning_elsewhere(sku: str) -> None:
+    assert parse(WEBSITE_SKU=sku).blob_trigger_source == "LogsAndContainerScan"
+
+
+def test_an_explicit_blob_trigger_source_wins_on_flex_consumption() -> None:
+    s = parse(WEBSITE_SKU="FlexConsumption", BLOB_TRIGGER_SOURCE="LogsAndContainerScan")
+    assert s.blob_trigger_source == "LogsAndContainerScan"  # the doctor reports it
+
+
 def test_get_settings_reads_the_environment_once(monkeypatch: pytest.MonkeyPatch) -> None:
     get_settings.cache_clear()
     monkeypatch.setenv("SPEECH_ENDPOINT", "http://127.0.0.1:1")
