@@ -49,7 +49,13 @@ if TYPE_CHECKING:
     from shared.secret import Secret
     from shared.settings import Settings
 
-__all__ = ["COGNITIVE_SERVICES_SCOPE", "SpeechClient", "display_name_filter"]
+__all__ = [
+    "COGNITIVE_SERVICES_SCOPE",
+    "SpeechClient",
+    "description_filter",
+    "display_name_filter",
+    "equals_filter",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -321,4 +327,14 @@ class _Submission:
 
 def display_name_filter(display_name: str) -> str:
     """The OData filter ``displayName eq '...'`` (single quotes escaped by doubling them)."""
-    return "displayName eq '{}'".format(display_name.replace("'", "''"))
+    return equals_filter("displayName", display_name)
+
+
+def description_filter(description: str) -> str:
+    """The OData filter ``description eq '...'``: the transcriptions of one deployment."""
+    return equals_filter("description", description)
+
+
+def equals_filter(prop: str, value: str) -> str:
+    """``<prop> eq '<value>'``, the value quoted as OData wants (single quotes doubled)."""
+    return "{} eq '{}'".format(prop, value.replace("'", "''"))

@@ -35,7 +35,12 @@ from shared.errors import (
 from shared.retry import RetryPolicy, parse_retry_after, set_testing
 from shared.secret import Secret
 from shared.settings import Settings
-from shared.speech_client import COGNITIVE_SERVICES_SCOPE, SpeechClient
+from shared.speech_client import (
+    COGNITIVE_SERVICES_SCOPE,
+    SpeechClient,
+    description_filter,
+    display_name_filter,
+)
 from shared.speech_models import TranscriptionStatus, build_submit_body
 from tests.emulator.audio_fixtures import bursts, encode
 from tests.emulator.speech import upload
@@ -807,3 +812,13 @@ def test_set_testing_controls_attempts_and_restores_the_previous_mode() -> None:
     with pytest.raises(SpeechTransientError):
         client.get(JOB_ID)  # back to the module's mode: capped at the client's own limit
     assert len(script.requests) == 2 + 5
+
+
+# --------------------------------------------------------------------------- filters
+
+
+def test_equality_filters_quote_their_value() -> None:
+    assert description_filter("speech-batch-functions: acct/audio-input") == (
+        "description eq 'speech-batch-functions: acct/audio-input'"
+    )
+    assert display_name_filter("it's") == "displayName eq 'it''s'"
