@@ -25,11 +25,16 @@ from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import httpx
 
-from shared.errors import SpeechNotFoundError, SpeechThrottledError, SpeechTransientError
+from shared.errors import (
+    SpeechNotFoundError,
+    SpeechThrottledError,
+    SpeechTransientError,
+    redact_url,
+)
 from shared.rate_limit import CallPurpose, Limiter, RateLimit, shared_limiter
 from shared.retry import RetryPolicy, parse_retry_after
 from shared.speech_auth import COGNITIVE_SERVICES_SCOPE, auth_for, default_credential
@@ -201,6 +206,32 @@ class SpeechClient:
         ]
         return sorted(found, key=lambda t: t.created or _EPOCH)
 
+    def transcription_locales(self) -> dict[str, list[str]]:
+        """``GET /transcriptions/locales``: the locales each way of transcribing supports
+        (``{"Submit": [...], "Transcribe": [...]}``; batch transcription is ``Submit``)."""
+        url = self._transport.url(f"{_TRANSCRIPTIONS}/locales")
+        request = SpeechRequest("locales", "GET", url)
+        return self._transport.call(request, lambda r: decode_json("locales", r, _locales))
+
+    def get_model(self, model_url: str) -> dict[str, Any]:
+        """The model entity behind `model_url` (a custom or base model's ``self`` URL).
+
+        Raises ValueError, before sending anything, when the URL is not a model of this
+        client's Speech resource (the credentials must not go to another host), and
+        `SpeechNotFoundError` when the resource has no such model.
+        """
+        parts = urlsplit(model_url)
+        base = urlsplit(self._transport.base_url)
+        if (parts.scheme, parts.netloc.lower()) != (base.scheme, base.netloc.lower()):
+            raise ValueError(
+                f"the model {redact_url(model_url)} belongs to another Speech resource than "
+                f"{self._transport.base_url}"
+            )
+        if not parts.path.startswith("/speechtotext/models/"):
+            raise ValueError(f"not a model URL: {redact_url(model_url)}")
+        request = SpeechRequest("get model", "GET", self._transport.url(parts.path))
+        return self._transport.call(request, lambda r: decode_json("get model", r, _object))
+
     def list_files(
         self, transcription_id: str, *, sas_lifetime_minutes: int | None = None
     ) -> list[TranscriptionFile]:
@@ -323,6 +354,22 @@ class _Submission:
             if transcription.display_name == self._display_name:
                 return transcription
         return None
+
+
+def _locales(data: Any) -> dict[str, list[str]]:
+    if not isinstance(data, Mapping):
+        raise ValueError(f"expected an object of locale lists, got JSON {type(data).__name__}")
+    return {
+        str(kind): [str(locale) for locale in values]
+        for kind, values in data.items()
+        if isinstance(values, list)
+    }
+
+
+def _object(data: Any) -> dict[str, Any]:
+    if not isinstance(data, Mapping):
+        raise ValueError(f"expected a JSON object, got JSON {type(data).__name__}")
+    return dict(data)
 
 
 def display_name_filter(display_name: str) -> str:

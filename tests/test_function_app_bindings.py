@@ -64,7 +64,7 @@ def only(bindings: list[dict[str, Any]]) -> dict[str, Any]:
 
 def test_functions_with_setting_references(monkeypatch: pytest.MonkeyPatch) -> None:
     fns = index(monkeypatch, CONFIGURED)
-    assert set(fns) == {"submit", "poll", "complete", "sweep", "speech_webhook"}
+    assert set(fns) == {"submit", "poll", "complete", "sweep", "speech_webhook", "doctor"}
 
     submit = only(fns["submit"][0])
     assert submit["type"] == "blobTrigger"
@@ -94,6 +94,12 @@ def test_functions_with_setting_references(monkeypatch: pytest.MonkeyPatch) -> N
     # The Speech service cannot send a function key: callbacks are authenticated by signature.
     assert trigger["authLevel"] == "ANONYMOUS"
     assert any(b["type"] == "http" and b["direction"] == "OUT" for b in hook_bindings)
+
+    doctor = next(b for b in fns["doctor"][0] if b["type"] == "httpTrigger")
+    assert doctor["route"] == "doctor"
+    assert [m.upper() for m in doctor["methods"]] == ["GET"]
+    # The report names endpoints, accounts and identities: the master key only.
+    assert doctor["authLevel"] == "ADMIN"
 
 
 def test_blob_parameter_is_the_sdk_type(monkeypatch: pytest.MonkeyPatch) -> None:
