@@ -822,3 +822,38 @@ def test_equality_filters_quote_their_value() -> None:
         "description eq 'speech-batch-functions: acct/audio-input'"
     )
     assert display_name_filter("it's") == "displayName eq 'it''s'"
+
+
+# --------------------------------------------------------------------------- models, locales
+
+
+def test_transcription_locales() -> None:
+    client, script = make_client(
+        [httpx.Response(200, json={"Submit": ["en-US", "de-DE"], "Transcribe": []})]
+    )
+    assert client.transcription_locales() == {"Submit": ["en-US", "de-DE"], "Transcribe": []}
+    assert script.requests[0].url.path == "/speechtotext/transcriptions/locales"
+
+
+def test_get_model_reads_a_model_of_this_resource() -> None:
+    model = f"{ENDPOINT}/speechtotext/models/{JOB_ID}?api-version=2024-11-15"
+    client, script = make_client([httpx.Response(200, json={"locale": "en-US"})])
+    assert client.get_model(model) == {"locale": "en-US"}
+    assert script.requests[0].url.path == f"/speechtotext/models/{JOB_ID}"
+    client, script = make_client([error(404, "NotFound")])
+    with pytest.raises(SpeechNotFoundError):
+        client.get_model(model)
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        f"https://other.cognitiveservices.azure.com/speechtotext/models/{JOB_ID}",
+        f"{ENDPOINT}/speechtotext/transcriptions/{JOB_ID}",
+    ],
+)
+def test_get_model_never_sends_the_key_elsewhere(model: str) -> None:
+    client, script = make_client([])
+    with pytest.raises(ValueError, match="model"):
+        client.get_model(model)
+    assert script.requests == []
