@@ -43,8 +43,9 @@ def in_azure(env: Mapping[str, str]) -> bool:
 class DoctorContext:
     """The environment, the settings parsed from it (or why not), and client factories.
 
-    `webhook_url` is this app's web hook URL when known (``--webhook-url``, or
-    ``https://$WEBSITE_HOSTNAME/api/speech-webhook`` in Azure).
+    `webhook_url` is this app's web hook URL when known (``--webhook-url``, else
+    ``https://$WEBSITE_HOSTNAME/api/speech-webhook`` in Azure, or with the azd output
+    ``AZURE_FUNCTION_APP_HOSTNAME``).
     """
 
     env: Mapping[str, str]
@@ -61,8 +62,18 @@ class DoctorContext:
             error = None
         except ConfigurationError as exc:
             settings, error = None, exc
-        if not webhook_url and env.get("WEBSITE_HOSTNAME", "").strip():
-            webhook_url = f"https://{env['WEBSITE_HOSTNAME'].strip()}/api/speech-webhook"
+        # In Azure the platform names the app's host; on a developer machine an azd
+        # environment (`azd env get-values`) does.
+        host = next(
+            (
+                env[name].strip()
+                for name in ("WEBSITE_HOSTNAME", "AZURE_FUNCTION_APP_HOSTNAME")
+                if env.get(name, "").strip()
+            ),
+            "",
+        )
+        if not webhook_url and host:
+            webhook_url = f"https://{host}/api/speech-webhook"
         return cls(env=env, settings=settings, settings_error=error, webhook_url=webhook_url)
 
     @property

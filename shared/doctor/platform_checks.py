@@ -86,7 +86,14 @@ def _source(ctx: DoctorContext, source: str) -> Check:
             setting="BLOB_TRIGGER_SOURCE",
             fix="create the subscription, or delete the setting to scan the container",
         )
-    return Check.ok("platform.trigger", "LogsAndContainerScan: the host scans the container")
+    elsewhere = (
+        ""
+        if ctx.in_azure
+        else " (run here, not on Flex Consumption: in Azure on Flex it is EventGrid)"
+    )
+    return Check.ok(
+        "platform.trigger", f"LogsAndContainerScan: the host scans the container{elsewhere}"
+    )
 
 
 def _binding(ctx: DoctorContext, name: str) -> Iterator[Check]:

@@ -107,3 +107,15 @@ def test_an_unreadable_settings_file_is_a_usage_error(
     path.write_text("{not json")
     assert main(["--settings-file", str(path)], env={}) == 2
     assert "cannot read" in capsys.readouterr().err
+
+
+def test_the_apps_web_hook_url_comes_from_the_platform_or_the_azd_environment() -> None:
+    azd = {**BASE, "AZURE_FUNCTION_APP_HOSTNAME": "func-x.azurewebsites.net"}
+    assert DoctorContext.from_env(azd).webhook_url == (
+        "https://func-x.azurewebsites.net/api/speech-webhook"
+    )
+    azure = {**azd, "WEBSITE_HOSTNAME": "func-y.azurewebsites.net"}
+    assert DoctorContext.from_env(azure).webhook_url.startswith("https://func-y.")
+    given = DoctorContext.from_env(azure, webhook_url="https://mine/api/speech-webhook")
+    assert given.webhook_url == "https://mine/api/speech-webhook"
+    assert DoctorContext.from_env(BASE).webhook_url == ""
