@@ -106,7 +106,8 @@ class Settings:
     speech_key: Secret = setting(
         "SPEECH_KEY",
         SecretText(),
-        "Speech resource key; empty = Microsoft Entra ID (DefaultAzureCredential).",
+        "Speech resource key; empty = Microsoft Entra ID (AZURE_CLIENT_ID, else the storage "
+        "connection's identity, else DefaultAzureCredential).",
         default=NO_SECRET,
     )
     speech_api_version: str = setting(

@@ -197,7 +197,7 @@ def parse_connection(name: str, env: Mapping[str, str]) -> StorageConnection:
     """The connection `name` as the host reads it from `env`; `ConfigurationError` naming
     the setting when it is missing or cannot work (see the module docstring)."""
     props = _properties(name, env)
-    text = _value(env, name)
+    text = _value(env, props.get("", name))
     if text:
         return StorageConnection(name, connection_string=Secret(text), settings=props)
     values = {prop: env[key].strip() for prop, key in props.items() if prop and env[key].strip()}
@@ -244,6 +244,11 @@ def check_blob_sdk_binding(connection: StorageConnection, env: Mapping[str, str]
                     "delete the setting",
                 )
             break
+    written = connection.settings.get("")
+    if written is not None and written != name and not connection.uses_identity:
+        raise ConfigurationError(
+            written, f"spell it {name}: the blob trigger's SDK binding reads that exact name"
+        )
     if not connection.uses_identity:
         for prop in ("credential", "clientid"):
             if prop in connection.settings:

@@ -314,6 +314,15 @@ def test_the_blob_binding_needs_exact_names(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", CONNECTIONS)
+def test_the_blob_binding_needs_the_exact_connection_name(name: str) -> None:
+    env = {name.lower(): CONN_STRING}  # the host reads it; the binding does not
+    error = binding_refused(name, env)
+    assert error.setting == name.lower()
+    assert f"spell it {name}" in str(error)
+    assert ACCOUNT_KEY not in str(error)
+
+
+@pytest.mark.parametrize("name", CONNECTIONS)
 def test_an_empty_connection_setting_next_to_identity_settings_is_refused(name: str) -> None:
     # The host ignores the empty value; the binding would use it as a connection string.
     env = {name: "", **uris(name), f"{name}__credential": "managedidentity"}
