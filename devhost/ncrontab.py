@@ -1,7 +1,9 @@
-"""Azure Functions timer schedules: 6-field NCRONTAB expressions, evaluated in UTC.
+"""Azure Functions timer schedules for devhost: NCRONTAB occurrences in UTC.
 
-NCRONTAB puts seconds FIRST (`{second} {minute} {hour} {day} {month} {day-of-week}`);
-croniter takes seconds as the sixth field, so the expression is rotated before parsing.
+`shared.ncrontab` checks an expression the way NCrontab (the Functions host's parser) reads it
+and rewrites it in croniter's syntax; see its docstring for the rules. Here croniter computes
+the occurrences with seconds first (`second_at_beginning`) and NCrontab's AND of the day and
+day-of-week fields (`day_or=False`; croniter's default is Vixie cron's OR).
 """
 
 from __future__ import annotations
@@ -9,32 +11,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from croniter import CroniterError, croniter
+from croniter import CroniterBadDateError, croniter
 
-FIELDS = ("second", "minute", "hour", "day", "month", "day-of-week")
+from shared.ncrontab import FIELDS, ScheduleError, to_croniter
 
+__all__ = ["FIELDS", "NCronSchedule", "ScheduleError"]
 
-class ScheduleError(ValueError):
-    """A timer schedule is not a valid 6-field NCRONTAB expression."""
-
-
-def to_croniter(expression: str) -> str:
-    """Rotate a 6-field NCRONTAB expression into croniter's order (seconds last).
-
-    Raises ScheduleError with the reason and an example when the shape is wrong.
-    """
-    parts = expression.split()
-    if len(parts) != 6:
-        hint = (
-            " A 5-field Unix cron has no seconds: prefix it with '0 '." if len(parts) == 5 else ""
-        )
-        raise ScheduleError(
-            f"timer schedule {expression!r} has {len(parts)} fields; Azure Functions NCRONTAB "
-            f"needs 6: {' '.join('{' + f + '}' for f in FIELDS)}, e.g. '*/10 * * * * *' "
-            f"for every 10 seconds.{hint}"
-        )
-    second, *rest = parts
-    return " ".join([*rest, second])
+# A schedule is checked for an occurrence after this moment when it is parsed.
+_PROBE = datetime(2000, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -48,31 +32,21 @@ class NCronSchedule:
     def parse(cls, expression: str) -> NCronSchedule:
         """Validate `expression`; raises ScheduleError saying which field is wrong."""
         cron = to_croniter(expression)
-        if not croniter.is_valid(cron):
-            bad = _first_bad_field(expression.split())
-            where = f" (the {bad} field)" if bad else ""
-            raise ScheduleError(
-                f"timer schedule {expression!r} is not a valid NCRONTAB expression{where}. "
-                "Fields: second minute hour day month day-of-week; each is *, a number, "
-                "a range a-b, a list a,b, a step */n, or a month/day name (Jan, Mon)."
-            )
-        return cls(expression=expression, _cron=cron)
+        if not croniter.is_valid(cron, second_at_beginning=True):  # a safety net: checked above
+            raise ScheduleError(f"timer schedule {expression!r} is not a valid NCRONTAB expression")
+        schedule = cls(expression=expression, _cron=cron)
+        schedule.next_after(_PROBE)  # a day that never comes (31 Feb) fails here, not at start
+        return schedule
 
     def next_after(self, moment: datetime) -> datetime:
         """The first occurrence strictly after `moment` (an aware datetime), in UTC."""
         start = moment.astimezone(UTC)
-        return croniter(self._cron, start).get_next(datetime).astimezone(UTC)
-
-
-def _first_bad_field(parts: list[str]) -> str | None:
-    """Name the first field that makes the expression invalid (each tested alone)."""
-    for index, name in enumerate(FIELDS):
-        probe = ["*"] * 6
-        probe[index] = parts[index]
-        second, *rest = probe
         try:
-            if not croniter.is_valid(" ".join([*rest, second])):
-                return name
-        except CroniterError:
-            return name
-    return None
+            schedule = croniter(self._cron, start, day_or=False, second_at_beginning=True)
+            return schedule.get_next(datetime).astimezone(UTC)
+        except CroniterBadDateError:
+            raise ScheduleError(
+                f"timer schedule {self.expression!r} has no occurrence after "
+                f"{start:%Y-%m-%d}: its day, month and day of the week never fall together "
+                "(e.g. day 31 of February). Check the day and month fields."
+            ) from None

@@ -19,6 +19,7 @@ from typing import Any, Final, Generic, TypeVar, dataclass_transform, overload
 from urllib.parse import SplitResult, parse_qsl, urlsplit, urlunsplit
 
 from shared.errors import ConfigurationError
+from shared.ncrontab import ScheduleError, to_croniter
 from shared.rate_limit import RateLimit, parse_rate_limit
 from shared.secret import Secret
 
@@ -53,7 +54,6 @@ _C = TypeVar("_C")
 _CONTAINER_RE: Final = re.compile(r"^(?=.{3,63}$)[a-z0-9](?:[a-z0-9]|-(?=[a-z0-9]))*$")
 _TABLE_RE: Final = re.compile(r"^[A-Za-z][A-Za-z0-9]{2,62}$")
 _LOCALE_RE: Final = re.compile(r"^[a-z]{2,3}-[A-Z][A-Za-z]{1,3}$")
-_NCRONTAB_FIELDS: Final = 6
 _SPEC: Final = "setting"  # the key of a field's SettingSpec in its dataclass metadata
 _NAME_RULES: Final = "3-63 lowercase letters, digits and single hyphens"
 
@@ -248,11 +248,12 @@ class Schedule(Kind[str]):
         return text
 
     def check(self, value: str) -> None:
-        if len(value.split()) != _NCRONTAB_FIELDS:
-            raise ValueError(
-                "expected a 6-field NCRONTAB expression '{second} {minute} {hour} {day} "
-                f"{{month}} {{day-of-week}}', e.g. '0 */1 * * * *'; got {value!r}"
-            )
+        # The Functions host reads schedules with NCrontab; refuse here what it would refuse
+        # at start-up (7 for Sunday, cron extensions, a field out of range), naming the field.
+        try:
+            to_croniter(value)
+        except ScheduleError as exc:
+            raise ValueError(str(exc)) from None
 
 
 class Labels(Kind[tuple[str, ...]]):

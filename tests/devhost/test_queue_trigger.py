@@ -3,7 +3,6 @@
 import base64
 import logging
 import os
-import time
 
 import pytest
 from azure.storage.queue import QueueClient, TextBase64EncodePolicy
@@ -127,16 +126,20 @@ def test_poll_backoff_doubles_to_the_maximum_and_resets():
 
 
 def test_lease_is_renewed_while_a_message_runs(queue_app, queue, make_host):
-    host = make_host(queue_app, queue_lease_seconds=2)
+    lease_s = 2
+    host = make_host(queue_app, queue_lease_seconds=lease_s)
     host.start()
     queue.send_message("slow")
     wait_for(lambda: queue_app.calls, timeout=10, what="the slow message to start")
-    started = time.monotonic()
-    # Well past the 2 s lease: without renewal the message would be delivered again.
-    wait_for(lambda: time.monotonic() - started > 3.5, timeout=5, what="the lease to lapse")
-    assert len(queue_app.calls) == 1
-    assert raw_messages(queue) == []  # still invisible
+    # A marker sent now becomes visible one lease later, after the slow message's first lease
+    # has run out: any poll that sees the marker would see the slow message too, had its
+    # lease not been renewed. So once the marker ran, the slow message was never delivered
+    # again (it is the marker, not a second "slow", that follows the first call).
+    queue.send_message("marker", visibility_timeout=lease_s)
+    wait_for(lambda: len(queue_app.calls) >= 2, timeout=10, what="the marker (or a redelivery)")
+    assert [c["body"] for c in queue_app.calls] == [b"slow", b"marker"]
+    assert raw_messages(queue) == []  # the slow message is still invisible
     queue_app.release.set()
     wait_for(lambda: host.queues["on_message"].running == 0, timeout=10, what="completion")
-    assert len(queue_app.calls) == 1
+    assert [c["body"] for c in queue_app.calls] == [b"slow", b"marker"]
     assert raw_messages(queue) == []  # deleted

@@ -10,6 +10,7 @@ from devhost.ncrontab import NCronSchedule
 from devhost.services import wait_for
 from devhost.setting_refs import BindingConfigError
 from devhost.timer_status import should_monitor
+from devhost.timer_trigger import PAST_DUE_AFTER
 from tests.devhost.conftest import load_fixture_app
 
 T0 = datetime(2026, 1, 1, 0, 0, 0, 500000, tzinfo=UTC)
@@ -67,18 +68,23 @@ def test_a_running_timer_delays_the_next_run(monkeypatch, make_host):
     timer = host.timers["tick"]
     wait_for(lambda: len(app.calls) == 1, timeout=5, what="the first run")
     running_due = timer.next_due  # the occurrence being run (advanced when the run ends)
-    # Let the next occurrence pass by more than a second while the first run is going.
+    # Hold the first run until the next occurrence (a second later) is overdue by more than
+    # the past-due threshold, so the run after it must be a late one.
+    overdue = running_due + timedelta(seconds=1) + PAST_DUE_AFTER + timedelta(seconds=0.1)
     wait_for(
-        lambda: datetime.now(UTC) > running_due + timedelta(seconds=2.3),
+        lambda: datetime.now(UTC) > overdue,
         timeout=5,
         interval=0.05,
-        what="the next occurrence to pass",
+        what="the next occurrence to be overdue",
     )
-    assert len(app.calls) == 1  # not started alongside the running one
     app.gate.set()
     wait_for(lambda: len(app.calls) >= 2, timeout=5, what="the delayed run")
     host.stop()
-    assert app.calls[1]["past_due"] is True
+    first, delayed = app.calls[0], app.calls[1]
+    # The occurrence that fell due during the first run started only once it had ended,
+    # late (past due) - not alongside it.
+    assert delayed["started"] >= first["ended"]
+    assert delayed["past_due"] is True
     assert app.concurrency["max"] == 1
 
 

@@ -4,6 +4,7 @@ that every input ended exactly once."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from azure.core.exceptions import ResourceNotFoundError
 from azure.data.tables import TableClient
 from azure.storage.blob import BlobServiceClient
 
@@ -65,6 +67,21 @@ class HostProcess:
     def count(self, text: str) -> int:
         return sum(text in line for line in list(self.lines))
 
+    def unfinished(self) -> list[str]:
+        """Functions whose execution was logged as started but not as ended (in flight)."""
+        started: dict[str, str] = {}
+        for line in list(self.lines):
+            if match := _EXECUTING.search(line):
+                started[match["id"]] = match["function"]
+            elif match := _EXECUTED.search(line):
+                started.pop(match["id"], None)
+        return sorted(started.values())
+
+
+# devhost's (and `func start`'s) execution log lines; see devhost/invoker.py.
+_EXECUTING = re.compile(r"Executing 'Functions\.(?P<function>\w+)' \(.*Id=(?P<id>[0-9a-f-]{36})\)$")
+_EXECUTED = re.compile(r"Executed 'Functions\.\w+' \(\w+, Id=(?P<id>[0-9a-f-]{36})")
+
 
 def host_env(connection_string: str, emulator: SpeechEmulator, tag: str) -> dict[str, str]:
     """Environment for a devhost subprocess: its own names, fast schedules, short leases."""
@@ -90,6 +107,13 @@ def host_env(connection_string: str, emulator: SpeechEmulator, tag: str) -> dict
     }
 
 
+def job_timelines(emulator: SpeechEmulator) -> list[dict[str, Any]]:
+    """Every job the Speech emulator ever held: displayName, created, finished, status."""
+    response = httpx.get(f"{emulator.endpoint}/_emulator/stats", timeout=10)
+    response.raise_for_status()
+    return list(response.json()["jobs"].values())
+
+
 def service_jobs(emulator: SpeechEmulator) -> list[Any]:
     """The transcriptions the Speech emulator still holds."""
     response = httpx.get(
@@ -100,6 +124,19 @@ def service_jobs(emulator: SpeechEmulator) -> list[Any]:
     )
     response.raise_for_status()
     return list(response.json()["values"])
+
+
+ENDED = ("done", "failed", "rejected")
+
+
+def jobs_in_flight(connection_string: str, env: dict[str, str]) -> list[str]:
+    """The recordings whose job has started and not ended (no table yet: none)."""
+    table = TableClient.from_connection_string(connection_string, env["JOBS_TABLE"])
+    try:
+        rows = list(table.query_entities("PartitionKey eq 'job'"))
+    except ResourceNotFoundError:
+        return []
+    return sorted(r["BlobName"] for r in rows if r["State"] not in ENDED)
 
 
 def wait_until_settled(
@@ -120,7 +157,7 @@ def wait_until_settled(
     def ended() -> bool:
         rows = list(table.query_entities("PartitionKey eq 'job'"))
         return {r["BlobName"] for r in rows} >= set(names) and all(
-            r["State"] in ("done", "failed", "rejected") for r in rows
+            r["State"] in ENDED for r in rows
         )
 
     wait_for(ended, timeout=timeout, interval=0.5, what=f"every job to end {note}")
@@ -171,8 +208,7 @@ def assert_each_input_once(
     for recording, products in per_recording.items():
         assert len(products) == len(set(products)), recording
         assert "channel_0.json" in products, recording
-    stats = httpx.get(f"{emulator.endpoint}/_emulator/stats", timeout=10).json()
-    jobs = list(stats["jobs"].values())
+    jobs = job_timelines(emulator)
     created = Counter(job["displayName"] for job in jobs)
     failed_there = Counter(job["displayName"] for job in jobs if job["status"] == "Failed")
     succeeded = Counter(job["displayName"] for job in jobs if job["status"] == "Succeeded")

@@ -4,21 +4,32 @@
 (`app.get_functions()`), and calls the indexed user functions with real trigger inputs: an
 `azure.storage.blob.BlobClient` for an uploaded blob, a `TimerRequest`, and
 `QueueMessage`s built from messages actually received from the Azurite queue.
+
+For whole batches (`submit_all`, `run_to_the_end`, `accounted_once`) the app's clock may run
+`SPEEDUP` times faster than real time (`FastClock`), so one-minute deferrals and ten-minute
+leases pass in seconds; the emulator's rate-limit window stays real time. Completion messages
+are delivered like the host does it: a failed run puts the message back, visible again a few
+seconds later, and a fifth failed run of one message (the host's poison threshold) fails the
+test.
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import importlib
 import io
 import json
 import os
 import sys
+import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -32,6 +43,7 @@ from azure.storage.blob import BlobClient, BlobServiceClient
 from azure.storage.queue import QueueClient, TextBase64DecodePolicy
 
 from devhost.services import Azurite, SpeechEmulator, wait_for
+from shared.runtime import utc_now
 from shared.settings import get_settings
 
 RATE = 16000
@@ -301,3 +313,77 @@ def delta(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
         for route in after
         if after[route] - before.get(route, 0)
     }
+
+
+# ------------------------------------------------------------------- whole batches
+
+TERMINAL = ("done", "failed", "rejected")
+SPEEDUP = 60.0
+RETRY_DELAY_S = 3
+
+PipelineFactory = Callable[..., Pipeline]
+
+
+class FastClock:
+    """App time that runs `SPEEDUP` times faster than real time."""
+
+    def __init__(self) -> None:
+        self._start_real = time.monotonic()
+        self._start = utc_now()
+
+    def __call__(self) -> datetime:
+        elapsed = time.monotonic() - self._start_real
+        return self._start + timedelta(seconds=elapsed * SPEEDUP)
+
+
+def deliver(pipeline: Pipeline, tries: Counter[str]) -> None:
+    """Run every queued completion as the host would; a failure puts the message back."""
+    for message in pipeline.receive():
+        key = json.loads(message.get_body())["job_key"]
+        try:
+            pipeline.complete(message)
+        except Exception:  # the host logs it and retries the message
+            tries[key] += 1
+            assert tries[key] < 5, f"{key}: would have gone to the poison queue"
+            # Visible again a little later, as after the host's visibilityTimeout (30 s there).
+            body = base64.b64encode(message.get_body()).decode()
+            pipeline.queue.send_message(body, visibility_timeout=RETRY_DELAY_S)
+
+
+def submit_all(pipeline: Pipeline, blobs: list[Any]) -> None:
+    """The blob trigger, 8 at a time (host.json maxDegreeOfParallelism)."""
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(pipeline.submit, blobs))  # a trigger run that raises fails the test
+
+
+def run_to_the_end(pipeline: Pipeline, count: int, timeout: float) -> list[Any]:
+    """Poll and deliver completions until `count` jobs have all ended; their rows."""
+    tries: Counter[str] = Counter()
+
+    def settled() -> list[Any] | None:
+        pipeline.poll()
+        deliver(pipeline, tries)
+        rows = pipeline.records()
+        return rows if len(rows) == count and all(r["State"] in TERMINAL for r in rows) else None
+
+    return wait_for(settled, timeout=timeout, interval=0.05, what=f"{count} jobs to end")
+
+
+def accounted_once(pipeline: Pipeline, names: list[str], rows: list[Any]) -> dict[str, str]:
+    """Each input: one job, and exactly one outcome (outputs xor error report); the states."""
+    assert sorted(r["BlobName"] for r in rows) == sorted(names)
+    outputs = {o.rsplit("/", 1)[0] for o in pipeline.outputs() if o.endswith("/channel_0.json")}
+    reports = {e.removesuffix(".json") for e in pipeline.errors()}
+    states = {}
+    for row in rows:
+        name = row["BlobName"]
+        states[name] = row["State"]
+        assert (name in outputs) != (name in reports), name
+        assert (name in outputs) == (row["State"] == "done"), (name, row["State"])
+    stats = pipeline.stats()
+    assert stats["transcriptions"]["live"] == 0  # no orphan left on the service
+    per_key = Counter(j["displayName"] for j in stats["jobs"].values())
+    max_attempts = int(pipeline.env.get("MAX_JOB_ATTEMPTS", "3"))
+    for row in rows:
+        assert per_key[row["RowKey"]] <= max(row.get("Attempts", 0), 1) <= max_attempts, row
+    return states

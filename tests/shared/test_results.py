@@ -47,6 +47,7 @@ def test_split_by_channel_keeps_every_top_level_field_as_written() -> None:
     result["timeStamp"] = "2026-11-21T08:12:44Z"
     parts = split_by_channel(result)
 
+    assert set(parts) == {0, 1}  # both channels seen, so the loop below checks both
     for part in parts.values():
         assert list(part) == list(result)  # same fields, same order
         for key in result.keys() - {"recognizedPhrases", "combinedRecognizedPhrases"}:

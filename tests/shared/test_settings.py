@@ -384,3 +384,26 @@ def test_what_the_settings_accept_the_request_body_accepts(env: dict[str, str]) 
         language_id_mode=s.language_id_mode,
     )
     assert body["properties"]["timeToLiveHours"] == s.time_to_live_hours
+
+
+@pytest.mark.parametrize(
+    ("schedule", "says"),
+    [
+        ("0 */5 * * *", "has 5 fields"),
+        ("0 0 0 * * 7", "use 0 or Sun for Sunday"),
+        ("0 0 0 L * *", "the day field"),
+        ("0 61 * * * *", "the minute field"),
+        ("0 0 9 1-7 * Mon#1", "the day-of-week field"),
+    ],
+)
+def test_schedules_are_checked_as_ncrontab_reads_them(schedule: str, says: str) -> None:
+    """The Functions host refuses these at start-up; the app names the setting first."""
+    with pytest.raises(ConfigurationError) as info:
+        parse(POLL_SCHEDULE=schedule)
+    assert info.value.setting == "POLL_SCHEDULE"
+    assert says in str(info.value)
+
+
+@pytest.mark.parametrize("schedule", ["*/10 * * * * *", "0 0 9 1-7 * Mon", "0 30 8 * Jan-Mar sat"])
+def test_valid_ncrontab_schedules_are_accepted(schedule: str) -> None:
+    assert parse(SWEEP_SCHEDULE=schedule).sweep_schedule == schedule

@@ -1,4 +1,5 @@
-"""Fixture app: a timer trigger that records past_due; clearing `gate` makes runs wait."""
+"""Fixture app: a timer trigger that records past_due and when each run started and ended;
+clearing `gate` makes runs wait."""
 
 from __future__ import annotations
 
@@ -18,15 +19,17 @@ _lock = threading.Lock()
 
 @app.timer_trigger(arg_name="timer", schedule="%DEVHOST_TEST_SCHEDULE%")
 def tick(timer: func.TimerRequest) -> None:
+    call: dict[str, Any] = {"past_due": timer.past_due, "started": time.monotonic()}
     with _lock:
         concurrency["running"] += 1
         concurrency["max"] = max(concurrency["max"], concurrency["running"])
-        calls.append({"past_due": timer.past_due, "started": time.monotonic()})
+        calls.append(call)
     try:
         gate.wait(10)
     finally:
         with _lock:
             concurrency["running"] -= 1
+            call["ended"] = time.monotonic()
 
 
 startup_calls: list[bool] = []
