@@ -64,17 +64,27 @@ from shared.speech_models import (
     PUNCTUATION_MODES,
     TIME_TO_LIVE_HOURS_RANGE,
 )
+from shared.storage_connection import (
+    DATA_USE,
+    SERVICES,
+    check_blob_sdk_binding,
+    parse_connection,
+)
 
 __all__ = [
     "BLOB_SOURCES",
+    "FLEX_CONSUMPTION_SKU",
     "Secret",  # re-exported: settings hold secrets, so their importers often need the type
     "SettingSpec",
     "Settings",
     "get_settings",
     "iter_settings",
+    "platform_defaults",
+    "runs_on_flex_consumption",
 ]
 
 BLOB_SOURCES: Final = ("LogsAndContainerScan", "EventGrid")
+FLEX_CONSUMPTION_SKU: Final = "FlexConsumption"  # WEBSITE_SKU on the Flex Consumption plan
 
 
 @settings_class
@@ -96,7 +106,8 @@ class Settings:
     speech_key: Secret = setting(
         "SPEECH_KEY",
         SecretText(),
-        "Speech resource key; empty = Microsoft Entra ID (DefaultAzureCredential).",
+        "Speech resource key; empty = Microsoft Entra ID (AZURE_CLIENT_ID, else the storage "
+        "connection's identity, else DefaultAzureCredential).",
         default=NO_SECRET,
     )
     speech_api_version: str = setting(
@@ -165,8 +176,9 @@ class Settings:
     blob_trigger_source: str = setting(
         "BLOB_TRIGGER_SOURCE",
         Choice(BLOB_SOURCES, aliases={"polling": "LogsAndContainerScan"}),
-        "LogsAndContainerScan (polling) or EventGrid (required on Flex Consumption).",
-        default="LogsAndContainerScan",
+        "LogsAndContainerScan (polling) or EventGrid; unset: EventGrid on Flex Consumption "
+        "(the only source it runs), LogsAndContainerScan elsewhere.",
+        default="LogsAndContainerScan",  # off Flex; see platform_defaults
     )
     sas_validity_hours: float = setting(
         "SAS_VALIDITY_HOURS",
@@ -325,7 +337,9 @@ class Settings:
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         """Build and validate settings from `env` (default: the process environment)."""
         env = os.environ if env is None else env
-        settings = cls(**{name: spec.read(env) for name, spec in _DECLARED})
+        values = {name: spec.read(env) for name, spec in _DECLARED}
+        values.update(platform_defaults(env))
+        settings = cls(**values)
         _check_storage_connection(env, settings.storage_connection)
         return settings
 
@@ -345,15 +359,32 @@ def get_settings() -> Settings:
     return Settings.from_env()
 
 
+def runs_on_flex_consumption(env: Mapping[str, str]) -> bool:
+    """True on the Flex Consumption plan: the platform sets ``WEBSITE_SKU=FlexConsumption``
+    (the Functions host's own test, case-insensitive)."""
+    return env.get("WEBSITE_SKU", "").strip().lower() == FLEX_CONSUMPTION_SKU.lower()
+
+
+def platform_defaults(env: Mapping[str, str]) -> dict[str, Any]:
+    """Defaults that depend on where the app runs, for settings left unset in `env`.
+
+    ``BLOB_TRIGGER_SOURCE``: ``EventGrid`` on Flex Consumption, whose blob trigger runs only
+    from Event Grid (a scanning trigger would never fire there and leave every recording to
+    the hourly sweep); the declared default, ``LogsAndContainerScan``, elsewhere. A value
+    that is set always wins.
+    """
+    if not env.get("BLOB_TRIGGER_SOURCE", "").strip() and runs_on_flex_consumption(env):
+        return {"blob_trigger_source": "EventGrid"}
+    return {}
+
+
 def _check_storage_connection(env: Mapping[str, str], name: str) -> None:
-    """The storage connection must exist as a connection string or identity-based settings."""
-    if env.get(name, "").strip():
-        return
-    if any(key.startswith(f"{name}__") and env[key].strip() for key in env):
-        return
-    raise ConfigurationError(
-        name,
-        "missing: set it to a storage connection string (UseDevelopmentStorage=true for Azurite), "
-        f"or use identity-based settings {name}__blobServiceUri, {name}__queueServiceUri "
-        f"and {name}__tableServiceUri",
-    )
+    """The data connection must work for the app's clients, the host and the blob trigger.
+
+    It serves blobs, a queue and a table (so each needs its own endpoint), and it is the
+    ``submit`` trigger's connection, whose SDK-type binding reads it by itself: see
+    `shared.storage_connection.check_blob_sdk_binding`.
+    """
+    connection = parse_connection(name, env)
+    connection.require_services(SERVICES, used_for=DATA_USE)
+    check_blob_sdk_binding(connection, env)
