@@ -13,6 +13,9 @@ The functions:
 * ``speech_webhook`` HTTP trigger on ``/api/speech-webhook``: Speech web hook callbacks; a
   signed completion event hands that job to the completion queue at once
   (`shared.webhook_handler`). Polling stays as the safety net.
+* ``doctor``   HTTP trigger on ``/api/doctor`` (admin key): the preflight of
+  ``python -m shared.doctor`` run inside the app, with its identity and network, as JSON
+  (`shared.doctor.http`).
 
 Settings are validated when this module is imported, which is when the Functions worker
 indexes the app: a missing or malformed setting raises `ConfigurationError` naming it, the
@@ -129,3 +132,15 @@ def speech_webhook(req: func.HttpRequest) -> func.HttpResponse:
     from shared.webhook_handler import handle_http_request  # noqa: PLC0415
 
     return handle_http_request(runtime_for(get_settings()), req)
+
+
+@app.function_name("doctor")
+@app.route(route="doctor", methods=["GET"], auth_level=func.AuthLevel.ADMIN)
+def doctor(req: func.HttpRequest) -> func.HttpResponse:
+    """Check the settings, Speech, Storage, the web hook and the trigger source; JSON report.
+
+    Admin level: the report names the app's endpoints, accounts and identities.
+    """
+    from shared.doctor.http import handle_http_request  # noqa: PLC0415 - lazy: lean cold start
+
+    return handle_http_request(req)

@@ -1,20 +1,26 @@
 """Storage clients for a binding's `connection` setting, as the Functions host resolves it.
 
-The setting holds a connection string (`UseDevelopmentStorage=true` means the local Azurite
-on its default ports) or, for identity-based connections, `<NAME>__blobServiceUri` /
-`__queueServiceUri` / `__accountName` settings used with DefaultAzureCredential.
+The connection is read by the app's own parser, `shared.storage_connection`, so devhost and
+the app agree on every form: a connection string (`UseDevelopmentStorage=true` means the
+local Azurite on its default ports), or identity-based settings (`<NAME>__blobServiceUri` /
+`__queueServiceUri`, `__serviceUri` for a single-service binding, `__accountName` for
+`AzureWebJobsStorage`) with the identity `__credential` / `__clientId` / ... choose
+(`shared.credentials`). A connection that cannot work is a `BindingConfigError` naming the
+function and the setting.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TypeVar
 
-from azure.identity import DefaultAzureCredential
 from azure.storage.blob import BlobServiceClient
 from azure.storage.queue import QueueServiceClient
 
 from devhost.setting_refs import BindingConfigError
+from shared.errors import ConfigurationError
+from shared.storage import service_client
+from shared.storage_connection import Service, StorageConnection, parse_connection
 
 DEFAULT_CONNECTION = "AzureWebJobsStorage"
 
@@ -39,45 +45,37 @@ def expand_connection_string(value: str) -> str:
     return value
 
 
-def _identity_url(name: str, service: str, settings: Mapping[str, str]) -> str | None:
-    for key in (f"{name}__{service}ServiceUri", f"{name}__serviceUri"):
-        if settings.get(key):
-            return settings[key]
-    account = settings.get(f"{name}__accountName")
-    if account:
-        return f"https://{account}.{service}.core.windows.net"
-    return None
+def _connection(name: str, settings: Mapping[str, str], function: str) -> StorageConnection:
+    try:
+        return parse_connection(name, settings)
+    except ConfigurationError as exc:
+        raise BindingConfigError(
+            f"Function '{function}': the connection '{name}' cannot be used: {exc}. Locally, "
+            "set it to UseDevelopmentStorage=true in local.settings.json or the environment"
+        ) from exc
 
 
-def _credential() -> Any:
-    return DefaultAzureCredential()
+_C = TypeVar("_C", BlobServiceClient, QueueServiceClient)
 
 
-def _missing(name: str, function: str) -> BindingConfigError:
-    return BindingConfigError(
-        f"Function '{function}': the connection setting '{name}' is not set. Set it to a "
-        "storage connection string (locally: UseDevelopmentStorage=true) in local.settings.json "
-        f"or the environment, or use identity settings '{name}__blobServiceUri' etc."
-    )
+def _client(
+    cls: type[_C], name: str, service: Service, settings: Mapping[str, str], function: str
+) -> _C:
+    connection = _connection(name or DEFAULT_CONNECTION, settings, function)
+    if not connection.uses_identity:
+        text = expand_connection_string(connection.connection_string.reveal())
+        return cls.from_connection_string(text)
+    try:
+        return service_client(cls, connection, service)
+    except ConfigurationError as exc:
+        raise BindingConfigError(f"Function '{function}': {exc}") from exc
 
 
 def blob_service(name: str, settings: Mapping[str, str], *, function: str) -> BlobServiceClient:
     """A BlobServiceClient for connection setting `name` (empty means AzureWebJobsStorage)."""
-    name = name or DEFAULT_CONNECTION
-    if settings.get(name):
-        return BlobServiceClient.from_connection_string(expand_connection_string(settings[name]))
-    url = _identity_url(name, "blob", settings)
-    if url is None:
-        raise _missing(name, function)
-    return BlobServiceClient(account_url=url, credential=_credential())
+    return _client(BlobServiceClient, name, "blob", settings, function)
 
 
 def queue_service(name: str, settings: Mapping[str, str], *, function: str) -> QueueServiceClient:
     """A QueueServiceClient for connection setting `name` (empty means AzureWebJobsStorage)."""
-    name = name or DEFAULT_CONNECTION
-    if settings.get(name):
-        return QueueServiceClient.from_connection_string(expand_connection_string(settings[name]))
-    url = _identity_url(name, "queue", settings)
-    if url is None:
-        raise _missing(name, function)
-    return QueueServiceClient(account_url=url, credential=_credential())
+    return _client(QueueServiceClient, name, "queue", settings, function)

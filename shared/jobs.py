@@ -48,6 +48,7 @@ __all__ = [
     "claim",
     "complete",
     "defer",
+    "deployment_tag",
     "describe",
     "fail",
     "finish",
@@ -186,6 +187,18 @@ def job_key(container: str, name: str, etag: str) -> str:
     """
     digest = hashlib.sha256(f"{container}/{name}/{etag}".encode()).hexdigest()
     return KEY_PREFIX + digest[:40]
+
+
+def deployment_tag(storage_account: str, input_container: str) -> str:
+    """The ``description`` every transcription of this deployment carries.
+
+    A Speech resource may serve other workloads (or other deployments of this app); the
+    poller lists only transcriptions whose description is this tag. One deployment is one
+    input container of one storage account: two apps watching the same container would
+    transcribe the same recordings anyway. Transcriptions submitted by an older version
+    have no description; the poller still finds them by id (one GET each).
+    """
+    return f"speech-batch-functions: {storage_account}/{input_container}"
 
 
 def describe(record: JobRecord) -> str:

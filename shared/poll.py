@@ -32,6 +32,7 @@ from shared.errors import (
 from shared.jobs import JobRecord, JobState
 from shared.outcomes import fail_job, resubmit_vanished
 from shared.runtime import Runtime
+from shared.speech_client import description_filter
 from shared.storage import storage_errors
 from shared.submit import THROTTLED_CODE, job_lease, resume_job
 
@@ -141,7 +142,12 @@ def _statuses(rt: Runtime, records: list[JobRecord], report: PollReport) -> dict
         return found
     if len(wanted) > rt.settings.poll_list_threshold:
         try:
-            for transcription in rt.speech.iter_transcriptions(page_size=_PAGE_SIZE):
+            # Only this deployment's jobs (a shared Speech resource may hold many others);
+            # jobs submitted before they were tagged are among `missing`, fetched below.
+            listing = rt.speech.iter_transcriptions(
+                page_size=_PAGE_SIZE, filter=description_filter(rt.deployment_tag)
+            )
+            for transcription in listing:
                 if transcription.id in wanted:
                     found[transcription.id] = _Status(transcription)
                     if len(found) == len(wanted):

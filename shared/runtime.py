@@ -15,9 +15,11 @@ import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 from shared.content_urls import ContentUrls, content_urls_for
 from shared.job_store import JobStore
+from shared.jobs import deployment_tag
 from shared.results_reader import ResultsReader
 from shared.speech_client import SpeechClient
 from shared.storage import StorageClients, blob_service_from_setting, ensure_resources
@@ -84,6 +86,13 @@ class Runtime:
             if self._queue is None:
                 self._queue = self.storage.base64_queue(self.settings.completion_queue)
             return self._queue
+
+    @functools.cached_property
+    def deployment_tag(self) -> str:
+        """The description that marks this deployment's transcriptions (`jobs.deployment_tag`)."""
+        blob = self.storage.blob
+        account = blob.account_name or urlsplit(blob.url).netloc
+        return deployment_tag(account, self.settings.input_container)
 
     def ensure_resources(self) -> None:
         """Create containers, table and queues if missing (once per process)."""

@@ -64,18 +64,28 @@ from shared.speech_models import (
     PUNCTUATION_MODES,
     TIME_TO_LIVE_HOURS_RANGE,
 )
+from shared.storage_connection import (
+    DATA_USE,
+    SERVICES,
+    check_blob_sdk_binding,
+    parse_connection,
+)
 
 __all__ = [
     "BLOB_SOURCES",
+    "FLEX_CONSUMPTION_SKU",
     "STORAGE_ACCESS_MODES",
     "Secret",  # re-exported: settings hold secrets, so their importers often need the type
     "SettingSpec",
     "Settings",
     "get_settings",
     "iter_settings",
+    "platform_defaults",
+    "runs_on_flex_consumption",
 ]
 
 BLOB_SOURCES: Final = ("LogsAndContainerScan", "EventGrid")
+FLEX_CONSUMPTION_SKU: Final = "FlexConsumption"  # WEBSITE_SKU on the Flex Consumption plan
 # How the Speech service reads recordings: a read-only SAS per recording, or its own
 # (system-assigned managed) identity with plain blob URLs (see shared.content_urls).
 STORAGE_ACCESS_MODES: Final = ("sas", "identity")
@@ -100,7 +110,8 @@ class Settings:
     speech_key: Secret = setting(
         "SPEECH_KEY",
         SecretText(),
-        "Speech resource key; empty = Microsoft Entra ID (DefaultAzureCredential).",
+        "Speech resource key; empty = Microsoft Entra ID (AZURE_CLIENT_ID, else the storage "
+        "connection's identity, else DefaultAzureCredential).",
         default=NO_SECRET,
     )
     speech_api_version: str = setting(
@@ -169,8 +180,9 @@ class Settings:
     blob_trigger_source: str = setting(
         "BLOB_TRIGGER_SOURCE",
         Choice(BLOB_SOURCES, aliases={"polling": "LogsAndContainerScan"}),
-        "LogsAndContainerScan (polling) or EventGrid (required on Flex Consumption).",
-        default="LogsAndContainerScan",
+        "LogsAndContainerScan (polling) or EventGrid; unset: EventGrid on Flex Consumption "
+        "(the only source it runs), LogsAndContainerScan elsewhere.",
+        default="LogsAndContainerScan",  # off Flex; see platform_defaults
     )
     speech_storage_access: str = setting(
         "SPEECH_STORAGE_ACCESS",
@@ -343,7 +355,9 @@ class Settings:
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         """Build and validate settings from `env` (default: the process environment)."""
         env = os.environ if env is None else env
-        settings = cls(**{name: spec.read(env) for name, spec in _DECLARED})
+        values = {name: spec.read(env) for name, spec in _DECLARED}
+        values.update(platform_defaults(env))
+        settings = cls(**values)
         _check_storage_connection(env, settings.storage_connection)
         if settings.speech_results_connection:
             _check_results_connection(env, settings.speech_results_connection)
@@ -365,34 +379,55 @@ def get_settings() -> Settings:
     return Settings.from_env()
 
 
+def runs_on_flex_consumption(env: Mapping[str, str]) -> bool:
+    """True on the Flex Consumption plan: the platform sets ``WEBSITE_SKU=FlexConsumption``
+    (the Functions host's own test, case-insensitive)."""
+    return env.get("WEBSITE_SKU", "").strip().lower() == FLEX_CONSUMPTION_SKU.lower()
+
+
+def platform_defaults(env: Mapping[str, str]) -> dict[str, Any]:
+    """Defaults that depend on where the app runs, for settings left unset in `env`.
+
+    ``BLOB_TRIGGER_SOURCE``: ``EventGrid`` on Flex Consumption, whose blob trigger runs only
+    from Event Grid (a scanning trigger would never fire there and leave every recording to
+    the hourly sweep); the declared default, ``LogsAndContainerScan``, elsewhere. A value
+    that is set always wins.
+    """
+    if not env.get("BLOB_TRIGGER_SOURCE", "").strip() and runs_on_flex_consumption(env):
+        return {"blob_trigger_source": "EventGrid"}
+    return {}
+
+
 def _check_storage_connection(env: Mapping[str, str], name: str) -> None:
-    """The storage connection must exist as a connection string or identity-based settings."""
-    if env.get(name, "").strip():
-        return
-    if any(key.startswith(f"{name}__") and env[key].strip() for key in env):
-        return
-    raise ConfigurationError(
-        name,
-        "missing: set it to a storage connection string (UseDevelopmentStorage=true for Azurite), "
-        f"or use identity-based settings {name}__blobServiceUri, {name}__queueServiceUri "
-        f"and {name}__tableServiceUri",
-    )
+    """The data connection must work for the app's clients, the host and the blob trigger.
+
+    It serves blobs, a queue and a table (so each needs its own endpoint), and it is the
+    ``submit`` trigger's connection, whose SDK-type binding reads it by itself: see
+    `shared.storage_connection.check_blob_sdk_binding`.
+    """
+    connection = parse_connection(name, env)
+    connection.require_services(SERVICES, used_for=DATA_USE)
+    check_blob_sdk_binding(connection, env)
 
 
 def _check_results_connection(env: Mapping[str, str], name: str) -> None:
-    """SPEECH_RESULTS_CONNECTION must name a connection that can reach a blob service.
+    """SPEECH_RESULTS_CONNECTION must name a connection with a blob endpoint.
 
-    Only Blob storage is read through it, so a connection string, ``<NAME>__blobServiceUri``
-    or ``<NAME>__accountName`` is enough (no queue or table service).
+    Only result files are read through it: a connection string, or identity-based settings
+    with ``<NAME>__blobServiceUri`` (or ``__serviceUri``); no queue or table endpoint.
     """
-    if any(env.get(key, "").strip() for key in (name, f"{name}__blobServiceUri")):
-        return
-    if env.get(f"{name}__accountName", "").strip():
-        return
-    raise ConfigurationError(
-        "SPEECH_RESULTS_CONNECTION",
-        f"names the connection {name!r}, which is not set: set {name} to a storage connection "
-        f"string, or {name}__blobServiceUri to the results account's blob endpoint "
-        f"(https://<account>.blob.core.windows.net; with {name}__credential=managedidentity and "
-        f"{name}__clientId for a user-assigned identity), or clear SPEECH_RESULTS_CONNECTION",
-    )
+    try:
+        connection = parse_connection(name, env)
+    except ConfigurationError as exc:
+        if exc.setting != name:
+            raise  # a malformed property: its own setting is named
+        raise ConfigurationError(
+            "SPEECH_RESULTS_CONNECTION",
+            f"names the connection {name!r}, which is not set: set {name} to a storage "
+            f"connection string, or {name}__blobServiceUri to the results account's blob "
+            f"endpoint (https://<account>.blob.core.windows.net; with {name}__credential="
+            f"managedidentity and {name}__clientId for a user-assigned identity), or clear "
+            "SPEECH_RESULTS_CONNECTION",
+        ) from None
+    if connection.uses_identity and connection.uri_for("blob") is None:
+        connection.require_services(["blob"], used_for="reading Speech result files")

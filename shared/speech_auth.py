@@ -10,21 +10,27 @@ which is in use:
   expires, so no request leaves with a dying token, and dropped when the service answers
   401 (it may have been revoked): the next request fetches a new one.
 
-`default_credential` builds the app's credential (DefaultAzureCredential: managed identity
-in Azure, a developer sign-in locally). It is the one place to extend when the credential
-needs options, e.g. a user-assigned managed identity's client id. azure.identity is
-imported only there: it is heavy and unused with a key (cold start).
+`default_credential` builds the app's credential for Speech. Which identity it signs in
+as is decided by `shared.storage_connection.identity_for_speech`: ``AZURE_CLIENT_ID``, else
+the identity of the app's storage connection (``__credential=managedidentity`` +
+``__clientId``: a user-assigned managed identity), else DefaultAzureCredential (the
+system-assigned identity in Azure, a developer sign-in locally). azure.identity is imported
+only when it is built (`shared.credentials`): it is heavy and unused with a key (cold start).
 """
 
 from __future__ import annotations
 
+import logging
+import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Final, Protocol
 
+from shared.credentials import build_credential
 from shared.errors import SpeechAuthError
 from shared.secret import Secret
+from shared.storage_connection import HOST_CONNECTION, identity_for_speech
 
 if TYPE_CHECKING:
     from azure.core.credentials import AccessToken, TokenCredential
@@ -37,6 +43,8 @@ __all__ = [
     "auth_for",
     "default_credential",
 ]
+
+logger = logging.getLogger(__name__)
 
 COGNITIVE_SERVICES_SCOPE: Final = "https://cognitiveservices.azure.com/.default"
 # Refresh a token this long before it expires, so no request goes out with a dying token.
@@ -156,8 +164,17 @@ def auth_for(key: Secret | str | None, credential: TokenCredential | None) -> Sp
     return TokenAuth(credential)
 
 
-def default_credential() -> TokenCredential:
-    """The app's Microsoft Entra credential: DefaultAzureCredential (imported only here)."""
-    from azure.identity import DefaultAzureCredential  # noqa: PLC0415 - heavy; Entra only
+def default_credential(
+    env: Mapping[str, str] | None = None, storage_connection: str = HOST_CONNECTION
+) -> TokenCredential:
+    """The app's Microsoft Entra credential for Speech (`env` defaults to the process's).
 
-    return DefaultAzureCredential()
+    See `shared.storage_connection.identity_for_speech` for which identity it uses.
+    """
+    identity = identity_for_speech(os.environ if env is None else env, storage_connection)
+    logger.info(
+        "Speech: Microsoft Entra ID with %s%s",
+        identity.describe(),
+        f" (from {identity.source})" if identity.source else "",
+    )
+    return build_credential(identity)

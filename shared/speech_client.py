@@ -25,11 +25,16 @@ from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import httpx
 
-from shared.errors import SpeechNotFoundError, SpeechThrottledError, SpeechTransientError
+from shared.errors import (
+    SpeechNotFoundError,
+    SpeechThrottledError,
+    SpeechTransientError,
+    redact_url,
+)
 from shared.rate_limit import CallPurpose, Limiter, RateLimit, shared_limiter
 from shared.retry import RetryPolicy, parse_retry_after
 from shared.speech_auth import COGNITIVE_SERVICES_SCOPE, auth_for, default_credential
@@ -49,7 +54,13 @@ if TYPE_CHECKING:
     from shared.secret import Secret
     from shared.settings import Settings
 
-__all__ = ["COGNITIVE_SERVICES_SCOPE", "SpeechClient", "display_name_filter"]
+__all__ = [
+    "COGNITIVE_SERVICES_SCOPE",
+    "SpeechClient",
+    "description_filter",
+    "display_name_filter",
+    "equals_filter",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -101,14 +112,23 @@ class SpeechClient:
 
     @classmethod
     def from_settings(
-        cls, settings: Settings, *, transport: httpx.BaseTransport | None = None
+        cls,
+        settings: Settings,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        env: Mapping[str, str] | None = None,
     ) -> SpeechClient:
-        """A client for the app's settings: the key when set, else DefaultAzureCredential."""
+        """A client for the app's settings: the key when set, else a Microsoft Entra token
+        (`default_credential`: AZURE_CLIENT_ID, else the storage connection's identity, read
+        from `env`, default the process environment)."""
+        credential = (
+            None if settings.speech_key else default_credential(env, settings.storage_connection)
+        )
         return cls(
             settings.speech_endpoint,
             settings.speech_api_version,
             key=settings.speech_key,
-            credential=None if settings.speech_key else default_credential(),
+            credential=credential,
             timeout=settings.speech_timeout_seconds,
             max_attempts=settings.speech_max_attempts,
             max_connections=max(16, settings.speech_max_concurrency),
@@ -185,6 +205,32 @@ class SpeechClient:
             if t.display_name == display_name
         ]
         return sorted(found, key=lambda t: t.created or _EPOCH)
+
+    def transcription_locales(self) -> dict[str, list[str]]:
+        """``GET /transcriptions/locales``: the locales each way of transcribing supports
+        (``{"Submit": [...], "Transcribe": [...]}``; batch transcription is ``Submit``)."""
+        url = self._transport.url(f"{_TRANSCRIPTIONS}/locales")
+        request = SpeechRequest("locales", "GET", url)
+        return self._transport.call(request, lambda r: decode_json("locales", r, _locales))
+
+    def get_model(self, model_url: str) -> dict[str, Any]:
+        """The model entity behind `model_url` (a custom or base model's ``self`` URL).
+
+        Raises ValueError, before sending anything, when the URL is not a model of this
+        client's Speech resource (the credentials must not go to another host), and
+        `SpeechNotFoundError` when the resource has no such model.
+        """
+        parts = urlsplit(model_url)
+        base = urlsplit(self._transport.base_url)
+        if (parts.scheme, parts.netloc.lower()) != (base.scheme, base.netloc.lower()):
+            raise ValueError(
+                f"the model {redact_url(model_url)} belongs to another Speech resource than "
+                f"{self._transport.base_url}"
+            )
+        if not parts.path.startswith("/speechtotext/models/"):
+            raise ValueError(f"not a model URL: {redact_url(model_url)}")
+        request = SpeechRequest("get model", "GET", self._transport.url(parts.path))
+        return self._transport.call(request, lambda r: decode_json("get model", r, _object))
 
     def list_files(
         self, transcription_id: str, *, sas_lifetime_minutes: int | None = None
@@ -310,6 +356,32 @@ class _Submission:
         return None
 
 
+def _locales(data: Any) -> dict[str, list[str]]:
+    if not isinstance(data, Mapping):
+        raise ValueError(f"expected an object of locale lists, got JSON {type(data).__name__}")
+    return {
+        str(kind): [str(locale) for locale in values]
+        for kind, values in data.items()
+        if isinstance(values, list)
+    }
+
+
+def _object(data: Any) -> dict[str, Any]:
+    if not isinstance(data, Mapping):
+        raise ValueError(f"expected a JSON object, got JSON {type(data).__name__}")
+    return dict(data)
+
+
 def display_name_filter(display_name: str) -> str:
     """The OData filter ``displayName eq '...'`` (single quotes escaped by doubling them)."""
-    return "displayName eq '{}'".format(display_name.replace("'", "''"))
+    return equals_filter("displayName", display_name)
+
+
+def description_filter(description: str) -> str:
+    """The OData filter ``description eq '...'``: the transcriptions of one deployment."""
+    return equals_filter("description", description)
+
+
+def equals_filter(prop: str, value: str) -> str:
+    """``<prop> eq '<value>'``, the value quoted as OData wants (single quotes doubled)."""
+    return "{} eq '{}'".format(prop, value.replace("'", "''"))

@@ -216,8 +216,11 @@ def build_submit_body(
     language_candidates: Sequence[str] = (),
     language_id_mode: str = "Continuous",
     custom_properties: Mapping[str, str] | None = None,
+    description: str = "",
 ) -> dict[str, Any]:
     """The JSON body of `POST /transcriptions:submit` for one recording (2024-11-15 shape).
+
+    `description` tags the job as this deployment's (see `shared.jobs.deployment_tag`).
 
     `diarization_max_speakers` turns diarization on; the caller decides, and it is only
     valid for a single channel (the service fails stereo + diarization as invalid data).
@@ -284,6 +287,8 @@ def build_submit_body(
         "contentUrls": [content_url],
         "properties": properties,
     }
+    if description:
+        body["description"] = description
     if model_url:
         body["model"] = {"self": model_url}
     if custom_properties:

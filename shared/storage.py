@@ -1,12 +1,13 @@
 """Storage access for the app: clients from the connection setting, SAS, resources, blob I/O.
 
 The connection is the app setting named by ``STORAGE_CONNECTION`` (default
-``AzureWebJobsStorage``), as the Functions host reads it: either a connection string, or
-identity-based settings ``<NAME>__blobServiceUri`` / ``__queueServiceUri`` /
-``__tableServiceUri`` (or ``<NAME>__accountName``) with ``DefaultAzureCredential``
-(``<NAME>__clientId`` selects a user-assigned managed identity). With a key the app signs
-account-key SAS; with an identity it signs user-delegation SAS (the identity needs
-Storage Blob Delegator, which Storage Blob Data Contributor includes).
+``AzureWebJobsStorage``), read as the Functions host reads it by
+`shared.storage_connection.parse_connection`: a connection string, or identity-based
+settings ``<NAME>__blobServiceUri`` / ``__queueServiceUri`` / ``__tableServiceUri`` (or
+``AzureWebJobsStorage__accountName``) with the identity ``__credential`` / ``__clientId``
+/ ... choose (`shared.credentials`). With a key the app signs account-key SAS; with an
+identity it signs user-delegation SAS (the identity needs Storage Blob Delegator, which
+Storage Blob Data Contributor includes).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from azure.core import MatchConditions
 from azure.core.exceptions import AzureError, HttpResponseError, ResourceExistsError
@@ -37,7 +38,16 @@ from azure.storage.queue import (
     TextBase64EncodePolicy,
 )
 
+from shared.credentials import build_credential
 from shared.errors import ConfigurationError, StorageTransientError
+from shared.storage_connection import (
+    DATA_USE,
+    DEFAULT_IDENTITY,
+    SERVICES,
+    Service,
+    StorageConnection,
+    parse_connection,
+)
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
@@ -83,20 +93,24 @@ class StorageClients:
     table: TableServiceClient
 
     @classmethod
-    def from_setting(cls, env: Mapping[str, str], name: str) -> StorageClients:
-        """Clients for the connection named `name` (a connection string or identity settings)."""
-        conn = env.get(name, "").strip()
-        if conn:
-            return cls(
-                blob=BlobServiceClient.from_connection_string(conn),
-                queue=QueueServiceClient.from_connection_string(conn),
-                table=TableServiceClient.from_connection_string(conn),
-            )
-        credential = _identity_credential(env, name)
+    def from_setting(cls, env: Mapping[str, str], name: str, **options: Any) -> StorageClients:
+        """Clients for the connection named `name` (a connection string or identity settings).
+
+        `options` go to every client (e.g. ``retry_total``, ``connection_timeout``).
+        Raises `ConfigurationError` naming the setting when the connection cannot work.
+        """
+        connection = parse_connection(name, env)
+        connection.require_services(SERVICES, used_for=DATA_USE)
+        return cls.from_connection(connection, **options)
+
+    @classmethod
+    def from_connection(cls, connection: StorageConnection, **options: Any) -> StorageClients:
+        """Clients for a parsed connection that has all three endpoints (one credential)."""
+        credential = connection_credential(connection)
         return cls(
-            blob=BlobServiceClient(_service_uri(env, name, "blob"), credential=credential),
-            queue=QueueServiceClient(_service_uri(env, name, "queue"), credential=credential),
-            table=TableServiceClient(_service_uri(env, name, "table"), credential=credential),
+            blob=_client(BlobServiceClient, connection, "blob", credential, options),
+            queue=_client(QueueServiceClient, connection, "queue", credential, options),
+            table=_client(TableServiceClient, connection, "table", credential, options),
         )
 
     def blob_client(self, container: str, name: str) -> BlobClient:
@@ -116,44 +130,48 @@ class StorageClients:
         )
 
 
-def blob_service_from_setting(env: Mapping[str, str], name: str) -> BlobServiceClient:
-    """The Blob service client of the connection named `name`, in the same forms as
-    `StorageClients.from_setting`, but needing only the blob service (a connection that
-    only reads blobs, such as SPEECH_RESULTS_CONNECTION, has no queue or table URI)."""
-    conn = env.get(name, "").strip()
-    if conn:
-        return BlobServiceClient.from_connection_string(conn)
-    return BlobServiceClient(
-        _service_uri(env, name, "blob"), credential=_identity_credential(env, name)
-    )
+def connection_credential(connection: StorageConnection) -> TokenCredential | None:
+    """The credential of an identity-based connection; None with a connection string."""
+    if not connection.uses_identity:
+        return None
+    return build_credential(connection.identity or DEFAULT_IDENTITY)
 
 
-def _service_uri(env: Mapping[str, str], name: str, service: str) -> str:
-    """``<NAME>__<service>ServiceUri``, or the public endpoint of ``<NAME>__accountName``."""
-    value = env.get(f"{name}__{service}ServiceUri", "").strip()
-    if value:
-        return value
-    account = env.get(f"{name}__accountName", "").strip()
-    if account:
-        return f"https://{account}.{service}.core.windows.net"
-    raise ConfigurationError(
-        f"{name}__{service}ServiceUri",
-        f"missing: with an identity-based connection set {name}__{service}ServiceUri "
-        f"(https://<account>.{service}.core.windows.net) or {name}__accountName",
-    )
+def blob_service_from_setting(
+    env: Mapping[str, str], name: str, **options: Any
+) -> BlobServiceClient:
+    """The Blob service client of the connection named `name`, for a connection that only
+    reads blobs (SPEECH_RESULTS_CONNECTION): it needs no queue or table endpoint, and its
+    blob endpoint may be ``__blobServiceUri`` or ``__serviceUri``."""
+    return service_client(BlobServiceClient, parse_connection(name, env), "blob", **options)
 
 
-def _identity_credential(env: Mapping[str, str], name: str) -> TokenCredential:
-    # Imported here: azure.identity is heavy and only needed without a connection string.
-    from azure.identity import (  # noqa: PLC0415
-        DefaultAzureCredential,
-        ManagedIdentityCredential,
-    )
+_Client = TypeVar("_Client", BlobServiceClient, QueueServiceClient, TableServiceClient)
 
-    client_id = env.get(f"{name}__clientId", "").strip()
-    if client_id:
-        return ManagedIdentityCredential(client_id=client_id)
-    return DefaultAzureCredential()
+
+def service_client(
+    cls: type[_Client], connection: StorageConnection, service: Service, **options: Any
+) -> _Client:
+    """One service's client for `connection` as a single-service binding reads it
+    (``__<service>ServiceUri``, else ``__serviceUri``); `ConfigurationError` when it has no
+    endpoint for `service`."""
+    return _client(cls, connection, service, connection_credential(connection), options)
+
+
+def _client(
+    cls: type[_Client],
+    connection: StorageConnection,
+    service: Service,
+    credential: TokenCredential | None,
+    options: Mapping[str, Any],
+) -> _Client:
+    if not connection.uses_identity:
+        return cls.from_connection_string(connection.connection_string.reveal(), **options)
+    uri = connection.uri_for(service)
+    if uri is None:
+        connection.require_services([service], used_for=f"{service} storage")
+        raise AssertionError("unreachable: require_services raises")  # pragma: no cover
+    return cls(uri, credential=credential, **options)
 
 
 _ensured: set[tuple[str, ...]] = set()

@@ -271,6 +271,7 @@ def _post(rt: Runtime, record: JobRecord) -> JobRecord:
         ),
         language_candidates=s.language_candidates,
         language_id_mode=s.language_id_mode,
+        description=rt.deployment_tag,
     )
     try:
         transcription = rt.speech.submit(body)

@@ -1,7 +1,8 @@
 """``/_emulator/*`` (no auth, not counted as Speech calls) and the file downloads.
 
 - ``GET/PATCH /_emulator/config``: timing and faults (see `Behaviour`).
-- ``GET /_emulator/stats``: request counts, downloads, callbacks, job timelines.
+- ``GET /_emulator/stats[?window_s=S]``: request counts, downloads, callbacks, job
+  timelines, file slots, and the most Speech calls seen in any S-second window.
 - ``POST /_emulator/reset``: forget all state.
 - ``POST /_emulator/clock`` ``{"advance_seconds": N}``: move the emulator clock ahead.
 - ``GET /_content/{job}/{file}/{name}?se=&sig=``: a file's contentUrl (SAS-like token).
@@ -43,6 +44,8 @@ async def patch_config(emu: Emulator, request: Request) -> Response:
         behaviour = emu.behaviour.update(changes)
     except (ValueError, json.JSONDecodeError) as exc:
         return _bad(str(exc))
+    if "concurrent_files" in changes:
+        emu.runner.wake()  # more slots: waiting files start now
     if "rate_limit" in changes:
         # A new limit starts a new window: calls counted under an earlier limit (possibly
         # minutes ago, by another client) must not eat into the new one.
@@ -50,9 +53,28 @@ async def patch_config(emu: Emulator, request: Request) -> Response:
     return JSONResponse(behaviour.to_json())
 
 
+DEFAULT_WINDOW_S = 10.0  # the real S0 tier's rate-limit window
+
+
 async def stats(emu: Emulator, request: Request) -> Response:
-    """Counters and job timelines."""
-    return JSONResponse(emu.stats.snapshot(emu.store.count_jobs()))
+    """Counters, job timelines, slots and the busiest window of Speech calls.
+
+    ``?window_s=S`` picks that window's length; by default the rate limit's window, or 10 s.
+    """
+    limit = emu.behaviour.get().rate_limit
+    window_s = limit.per_seconds if limit else DEFAULT_WINDOW_S
+    raw = request.query_params.get("window_s")
+    if raw is not None:
+        try:
+            window_s = float(raw)
+        except ValueError:
+            window_s = 0.0
+        if not 0 < window_s <= 86400:
+            return _bad(
+                f"window_s must be a number of seconds above 0 and at most 86400; got {raw!r}."
+            )
+    snapshot = emu.stats.snapshot(emu.store.count_jobs(), emu.runner.capacity(), window_s)
+    return JSONResponse(snapshot)
 
 
 async def reset(emu: Emulator, request: Request) -> Response:
@@ -102,7 +124,7 @@ async def content(emu: Emulator, request: Request) -> Response:
     else:
         job = emu.store.get_job(job_id)
         file = next((f for f in job.files if f.id == file_id), None) if job else None
-        if file is None:
+        if file is None or file.content is None:
             response = _storage_error(404, "BlobNotFound", "The specified blob does not exist.")
         else:
             response = Response(file.content, media_type="application/json")

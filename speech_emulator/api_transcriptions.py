@@ -12,7 +12,7 @@ from speech_emulator.core import Emulator
 from speech_emulator.endpoint import json_body
 from speech_emulator.entities import file_entity, transcription_entity
 from speech_emulator.errors import invalid, not_found
-from speech_emulator.jobs import Job
+from speech_emulator.jobs import Job, JobFile
 from speech_emulator.links import Links
 from speech_emulator.listing import paginate, parse_filter, parse_page
 from speech_emulator.tokens import expiry
@@ -77,11 +77,17 @@ async def list_(emu: Emulator, request: Request, links: Links) -> Response:
     page = parse_page(request.query_params)
     filter_text = request.query_params.get("filter")
     matches = parse_filter(filter_text, TEXT_PROPS, TIME_PROPS)
-    entities = [transcription_entity(j, links) for j in emu.store.jobs()]
-    selected = [e for e in entities if matches(e)]
-    values, next_link = paginate(
-        selected, page, lambda q: links.api("/transcriptions", **q), filter_text
-    )
+    jobs = emu.store.jobs()
+
+    def link(query: dict[str, str]) -> str:
+        return links.api("/transcriptions", **query)
+
+    if filter_text:
+        selected = [e for e in (transcription_entity(j, links) for j in jobs) if matches(e)]
+        values, next_link = paginate(selected, page, link, filter_text)
+    else:  # thousands of live jobs: render only the page
+        chunk, next_link = paginate(jobs, page, link, filter_text)
+        values = [transcription_entity(j, links) for j in chunk]
     return JSONResponse({"values": list(values), "@nextLink": next_link})
 
 
@@ -122,6 +128,7 @@ async def delete(emu: Emulator, request: Request, links: Links) -> Response:
     """DELETE /transcriptions/{id} → 204, also when it does not exist."""
     job = emu.store.delete_job(request.path_params["id"])
     if job is not None:
+        emu.outputs.discard(job.files)  # BYOS results go with the job
         emu.stats.event("deleted")
         emu.job_event("transcriptionDeletion", job)
     return Response(status_code=204)
@@ -151,15 +158,21 @@ async def list_files(emu: Emulator, request: Request, links: Links) -> Response:
     filter_text = request.query_params.get("filter")
     matches = parse_filter(filter_text, ("name", "kind"), ("createdDateTime",))
     expires = expiry(emu.clock.now(), minutes)
-    entities = [file_entity(job, f, links, emu.signer, expires) for f in job.files]
-    selected = [e for e in entities if matches(e)]
+
+    def entity(file: JobFile) -> dict[str, Any]:
+        return file_entity(job, file, links, emu.signer, expires)
 
     def next_link(query: dict[str, str]) -> str:
         if request.query_params.get("sasLifetimeMinutes"):
             query = {**query, "sasLifetimeMinutes": str(minutes)}
         return links.api(f"/transcriptions/{job.id}/files", **query)
 
-    values, link = paginate(selected, page, next_link, filter_text)
+    if filter_text:
+        selected = [e for e in map(entity, job.files) if matches(e)]
+        values, link = paginate(selected, page, next_link, filter_text)
+    else:  # a 1,000-file job: sign only the page's URLs
+        chunk, link = paginate(job.files, page, next_link, filter_text)
+        values = [entity(f) for f in chunk]
     return JSONResponse({"values": list(values), "@nextLink": link}, headers=_headers(emu, job))
 
 

@@ -13,7 +13,7 @@ import uvicorn
 
 from shared.rate_window import Rate
 from speech_emulator.app import build_app
-from speech_emulator.config import DEFAULT_KEY, Behaviour, Settings
+from speech_emulator.config import DEFAULT_KEY, STORAGE_ACCESS_MODES, Behaviour, Settings
 from speech_emulator.core import Emulator
 from speech_emulator.engines.registry import ENGINE_NAMES, EngineUnavailableError
 from speech_emulator.speech_models import load_custom_model
@@ -70,14 +70,21 @@ def parser() -> argparse.ArgumentParser:
         type=_non_negative,
         default=0.1,
         metavar="F",
-        help="Running time = F x audio duration (default 0.1)",
+        help="a file's time in its slot = F x its audio duration (default 0.1)",
     )
     p.add_argument(
         "--processing-time",
         type=_non_negative,
         default=None,
         metavar="S",
-        help="fixed Running time in seconds (overrides the factor)",
+        help="fixed time per file in its slot, in seconds (overrides the factor)",
+    )
+    p.add_argument(
+        "--concurrent-files",
+        type=int,
+        default=100,
+        metavar="N",
+        help="files the resource transcribes at once, shared by all jobs FIFO (default 100)",
     )
     p.add_argument("--instant", action="store_true", help="no start delay and no processing time")
     p.add_argument(
@@ -105,6 +112,18 @@ def parser() -> argparse.ArgumentParser:
         "--fail-code", default="InternalServerError", help="error code of injected job failures"
     )
     p.add_argument(
+        "--file-fail-share",
+        type=_share,
+        default=0.0,
+        metavar="SHARE",
+        help="share of input files that fail (listed Failed in the job's report)",
+    )
+    p.add_argument(
+        "--file-fail-code",
+        default="InternalServerError",
+        help="errorKind of injected file failures",
+    )
+    p.add_argument(
         "--vanish-share",
         type=_share,
         default=0.0,
@@ -124,6 +143,25 @@ def parser() -> argparse.ArgumentParser:
         default=720,
         metavar="M",
         help="default lifetime of files' contentUrl (default 720)",
+    )
+    p.add_argument(
+        "--storage-access",
+        choices=STORAGE_ACCESS_MODES,
+        default="sas",
+        help="read Blob storage by the URL (sas) or with the resource's managed identity "
+        "(identity: plain URLs only; that account refuses SAS)",
+    )
+    p.add_argument(
+        "--storage-connection-string",
+        default=None,
+        metavar="CONN",
+        help="the account the resource's identity may read (stands in for its role)",
+    )
+    p.add_argument(
+        "--byos",
+        default=None,
+        metavar="CONN",
+        help="bring your own storage: write results to this account, contentUrls without SAS",
     )
     p.add_argument("--workers", type=int, default=2, help="recognition worker threads")
     p.add_argument(
@@ -153,14 +191,19 @@ def settings_from_args(argv: Sequence[str] | None = None) -> Settings:
         p.error("--workers must be at least 1")
     if args.sas_lifetime_minutes < 1:
         p.error("--sas-lifetime-minutes must be at least 1")
+    if args.concurrent_files < 1:
+        p.error("--concurrent-files must be at least 1")
     behaviour = Behaviour(
         start_delay=0.0 if args.instant else args.start_delay,
         processing_factor=0.0 if args.instant else args.processing_factor,
         processing_time=0.0 if args.instant else args.processing_time,
+        concurrent_files=args.concurrent_files,
         rate_limit=args.rate_limit,
         error_rate=args.error_rate,
         fail_share=args.fail_share,
         fail_code=args.fail_code,
+        file_fail_share=args.file_fail_share,
+        file_fail_code=args.file_fail_code,
         vanish_share=args.vanish_share,
         latency=args.latency,
         sas_lifetime_minutes=args.sas_lifetime_minutes,
@@ -176,6 +219,9 @@ def settings_from_args(argv: Sequence[str] | None = None) -> Settings:
         public_url=args.public_url,
         seed=args.seed,
         log_level=args.log_level,
+        storage_access=args.storage_access,
+        storage_connection_string=args.storage_connection_string,
+        byos_connection_string=args.byos,
         behaviour=behaviour,
     )
 
@@ -206,7 +252,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=settings.log_level.upper(), format="%(levelname)s %(name)s: %(message)s"
     )
     family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # IPPROTO_TCP explicitly: asyncio turns Nagle off (TCP_NODELAY) only on sockets whose
+    # proto says TCP, and with Nagle on every small answer waits ~40 ms for a delayed ACK.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((settings.host, settings.port))

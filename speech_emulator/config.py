@@ -1,8 +1,8 @@
 """Emulator settings: fixed at start-up (`Settings`) and changeable at run time (`Behaviour`).
 
-`Behaviour` holds timing and faults; `GET/PATCH /_emulator/config` reads and updates it
-with the same names as the command-line options (snake_case). The rate limit is a
-`shared.rate_window.Rate` (``N/SECONDS``), the same form and parser the app's own
+`Behaviour` holds timing, capacity and faults; `GET/PATCH /_emulator/config` reads and
+updates it with the same names as the command-line options (snake_case). The rate limit is
+a `shared.rate_window.Rate` (``N/SECONDS``), the same form and parser the app's own
 client-side limit uses.
 """
 
@@ -18,6 +18,7 @@ from shared.rate_window import Rate
 from speech_emulator.engines.base import CustomModel
 
 SUPPORTED_API_VERSIONS = ("2024-11-15", "2025-10-15")
+STORAGE_ACCESS_MODES = ("sas", "identity")
 DEFAULT_KEY = "local-dev-key"
 
 
@@ -25,13 +26,18 @@ DEFAULT_KEY = "local-dev-key"
 class Behaviour:
     """Timing and faults; every field can be changed at run time through the admin API."""
 
-    start_delay: float = 1.0  # seconds a job stays NotStarted
-    processing_factor: float = 0.1  # Running time = factor x audio duration ...
-    processing_time: float | None = None  # ... unless a fixed time is set
+    start_delay: float = 1.0  # seconds before a job's files may take a slot
+    processing_factor: float = 0.1  # a file's time in its slot = factor x its audio duration ...
+    processing_time: float | None = None  # ... unless a fixed time per file is set
+    # Files transcribed at once by the whole resource (all jobs share these slots, FIFO).
+    # 100 keeps a handful of concurrent jobs as independent as they were before slots existed.
+    concurrent_files: int = 100
     rate_limit: Rate | None = None  # at most N Speech API calls per S seconds, else 429
     error_rate: float = 0.0  # share of Speech API calls answered 500/503
     fail_share: float = 0.0  # share of jobs that end Failed with fail_code
     fail_code: str = "InternalServerError"
+    file_fail_share: float = 0.0  # share of input files that fail with file_fail_code
+    file_fail_code: str = "InternalServerError"  # the report's errorKind for those
     vanish_share: float = 0.0  # share of jobs that disappear (404) before completing
     latency: float = 0.0  # seconds added to every Speech API answer
     sas_lifetime_minutes: int = 720  # default lifetime of files' contentUrl tokens
@@ -58,7 +64,7 @@ class Behaviour:
 
     def validate(self) -> None:
         """Raise ValueError when a value is out of range."""
-        for share in ("error_rate", "fail_share", "vanish_share"):
+        for share in ("error_rate", "fail_share", "file_fail_share", "vanish_share"):
             if not 0.0 <= getattr(self, share) <= 1.0:
                 raise ValueError(f"{share} must be between 0 and 1")
         for name in ("start_delay", "processing_factor", "latency"):
@@ -72,6 +78,10 @@ class Behaviour:
             raise ValueError("poll_retry_after must not be negative")
         if not self.fail_code:
             raise ValueError("fail_code must not be empty")
+        if not self.file_fail_code:
+            raise ValueError("file_fail_code must not be empty")
+        if self.concurrent_files < 1:
+            raise ValueError("concurrent_files must be at least 1")
 
 
 def _coerce(key: str, raw: Any) -> Any:
@@ -81,13 +91,13 @@ def _coerce(key: str, raw: Any) -> Any:
         if not isinstance(raw, str):
             raise ValueError("rate_limit must be a string N/SECONDS (e.g. '100/10') or null")
         return Rate.parse(raw)
-    if key == "fail_code":
+    if key in ("fail_code", "file_fail_code"):
         if not isinstance(raw, str):
-            raise ValueError("fail_code must be a string")
+            raise ValueError(f"{key} must be a string")
         return raw
     if key == "processing_time" and raw is None:
         return None
-    if key in ("sas_lifetime_minutes", "poll_retry_after"):
+    if key in ("sas_lifetime_minutes", "poll_retry_after", "concurrent_files"):
         if isinstance(raw, bool) or not isinstance(raw, int):
             raise ValueError(f"{key} must be an integer")
         return raw
@@ -135,4 +145,9 @@ class Settings:
     public_url: str | None = None  # base for self/contentUrl links; default: the listen URL
     seed: int | None = None  # fault dice; fixed seed = reproducible faults
     log_level: str = "warning"
+    # How the resource reads Blob storage: "sas" (by the URL alone: SAS or public) or
+    # "identity" (its managed identity, for the accounts below; those refuse SAS).
+    storage_access: str = "sas"
+    storage_connection_string: str | None = None  # the account its identity may read
+    byos_connection_string: str | None = None  # bring-your-own-storage: results go here
     behaviour: Behaviour = field(default_factory=Behaviour)

@@ -87,6 +87,8 @@ def speech_endpoint(
     route = f"{method} {template}"
 
     async def endpoint(request: Request) -> Response:
+        # Arrival, not answer, time: the client's view of when it called (before latency).
+        emu.stats.call_arrived()
         behaviour = emu.behaviour.get()
         if behaviour.latency > 0:
             await asyncio.sleep(behaviour.latency)  # the injected slow answer

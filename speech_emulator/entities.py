@@ -55,16 +55,16 @@ def transcription_entity(job: Job, links: Links) -> dict[str, Any]:
 def file_entity(
     job: Job, file: JobFile, links: Links, signer: ContentSigner, expires: datetime
 ) -> dict[str, Any]:
-    """A File entity whose contentUrl is a signed, expiring emulator URL."""
+    """A File entity: contentUrl is a signed, expiring emulator URL, or the plain blob URL
+    of a file written to storage (no SAS, as the API does for BYOS and destinations)."""
+    content_url = file.location or signer.url(links.base, job.id, file.id, file.name, expires)
     return {
         "self": links.file(job.id, file.id),
         "name": file.name,
         "kind": file.kind,
-        "properties": {"size": len(file.content)},
+        "properties": {"size": file.size},
         "createdDateTime": iso_timestamp(file.created),
-        "links": {
-            "contentUrl": signer.url(links.base, job.id, file.id, file.name, expires),
-        },
+        "links": {"contentUrl": content_url},
     }
 
 

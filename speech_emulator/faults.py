@@ -1,4 +1,4 @@
-"""Fault injection: the rate limit, random 500/503 answers and job fates."""
+"""Fault injection: the rate limit, random 500/503 answers, job fates and failing files."""
 
 from __future__ import annotations
 
@@ -87,3 +87,7 @@ class Dice:
         if roll < behaviour.vanish_share + behaviour.fail_share:
             return Fate.FAIL
         return Fate.NORMAL
+
+    def file_fails(self, behaviour: Behaviour) -> bool:
+        """Decide, as a file takes its slot, whether it fails with ``file_fail_code``."""
+        return behaviour.file_fail_share > 0 and self._roll() < behaviour.file_fail_share

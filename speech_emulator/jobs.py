@@ -57,13 +57,21 @@ class JobSpec:
 
 @dataclass
 class JobFile:
-    """A file of a finished job: a result (kind Transcription) or the report."""
+    """A file of a finished job: a result (kind Transcription) or the report.
+
+    The emulator serves ``content`` itself behind a signed contentUrl, unless the file was
+    written to storage (a destination container, or bring-your-own-storage): then
+    ``location`` is its plain blob URL, returned without SAS, and ``content`` is dropped.
+    """
 
     id: str
     name: str
     kind: str  # "Transcription" | "TranscriptionReport"
     created: datetime
-    content: bytes
+    content: bytes | None
+    size: int
+    input_index: int | None = None  # which input a result belongs to
+    location: str | None = None
 
 
 @dataclass

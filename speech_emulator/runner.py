@@ -1,31 +1,45 @@
-"""The job life cycle: NotStarted → Running → Succeeded | Failed, on a worker pool.
+"""The job life cycle, file by file: NotStarted → Running → Succeeded | Failed.
 
-A job waits ``start_delay`` seconds, then a worker downloads and decodes each input,
-runs the engine on each requested channel and builds the result files. The job is marked
-done ``processing_time`` (or ``processing_factor`` x audio duration) after it started, so
-timing does not depend on how fast this machine recognises. Fault injection decides at
-creation whether a job fails or vanishes.
+A job waits ``start_delay`` seconds after creation; then its inputs (the ``contentUrls``,
+or the blobs listed from ``contentContainerUrl``) queue for the resource's
+``concurrent_files`` slots, FIFO by job submission (see ``capacity``). The job is Running
+from the moment its first file takes a slot and finishes when its last file leaves one.
+
+A file holds its slot for ``processing_time`` seconds (or ``processing_factor`` x its audio
+duration) from the moment it got it, or until a worker has really downloaded, decoded and
+recognised it, whichever is later. So timing does not depend on how fast this machine
+recognises, and one file costs the same whether it is alone in its job or one of 1,000.
+
+Outcomes follow the real service: a job with at least one transcribed input Succeeds, its
+failed inputs listed in the report (``details[].status = "Failed"``, ``errorKind``,
+``errorMessage``) and given no result file; only a job whose every input failed is Failed,
+with ``properties.error``. Fault injection decides at creation whether a whole job fails
+or vanishes, and as each file takes its slot whether that file fails.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
+import threading
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from urllib.parse import urlsplit, urlunsplit
+from dataclasses import dataclass, field
 
-import httpx
 import numpy as np
 
+from speech_emulator.access import StorageAccess
 from speech_emulator.audio import UndecodableAudioError, decode
+from speech_emulator.capacity import FileSlots
 from speech_emulator.clock import Clock
 from speech_emulator.config import BehaviourBox
 from speech_emulator.engines.base import CustomModel, Engine, Phrase, RecognitionRequest
-from speech_emulator.fetch import Download, FetchError, download, list_container, strip_query
+from speech_emulator.faults import Dice
+from speech_emulator.fetch import Download, FetchError, strip_query
 from speech_emulator.jobs import Fate, Job, JobFile, JobSpec, Status
+from speech_emulator.outputs import Outputs
 from speech_emulator.results import InputOutcome, ResultOptions, build_report, build_result
 from speech_emulator.scheduler import Scheduler
 from speech_emulator.stats import Stats
@@ -46,16 +60,6 @@ class InputError(Exception):
         self.message = message
 
 
-@dataclass(frozen=True)
-class Processed:
-    """What a worker produced for a job, applied when the job's processing time is up."""
-
-    files: tuple[JobFile, ...]
-    outcomes: tuple[InputOutcome, ...]
-    audio_seconds: float
-    job_error: tuple[str, str] | None
-
-
 def _options(spec: JobSpec) -> ResultOptions:
     return ResultOptions(
         word_level_timestamps=spec.word_level_timestamps,
@@ -73,8 +77,29 @@ def _script_for(dl: Download, channel: int) -> Sequence[str] | None:
     return dl.script[channel]
 
 
+@dataclass
+class _Work:
+    """A job from admission to its last file: its inputs and what each one produced.
+
+    Mutable fields change only under the runner's lock.
+    """
+
+    job_id: str
+    spec: JobSpec
+    model: CustomModel | None
+    options: ResultOptions
+    inputs: tuple[str, ...]
+    generation: int  # the runner's reset count when admitted; stale work is ignored
+    outcomes: list[InputOutcome | None]
+    remaining: int
+    results: dict[int, bytes] = field(default_factory=dict)
+    audio_seconds: float = 0.0
+    started: bool = False
+    dropped: bool = False  # deleted or vanished: its files no longer count
+
+
 class JobRunner:
-    """Schedules and runs jobs."""
+    """Admits jobs, hands their files the resource's slots and finishes them."""
 
     def __init__(
         self,
@@ -87,6 +112,9 @@ class JobRunner:
         custom_models: Mapping[str, CustomModel],
         workers: int,
         on_event: EventSink,
+        access: StorageAccess,
+        outputs: Outputs,
+        dice: Dice,
     ) -> None:
         self._store = store
         self._stats = stats
@@ -95,9 +123,16 @@ class JobRunner:
         self._engine = engine
         self._models = custom_models
         self._on_event = on_event
+        self._access = access
+        self._outputs = outputs
+        self._dice = dice
         self._scheduler = Scheduler(clock)
         self._pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="job")
-        self._client = httpx.Client(timeout=httpx.Timeout(30.0, connect=5.0))
+        self._lock = threading.Lock()
+        self._slots = FileSlots()
+        self._work: dict[str, _Work] = {}
+        self._seq = itertools.count()
+        self._generation = 0
 
     def start(self) -> None:
         """Start the timer thread."""
@@ -107,24 +142,103 @@ class JobRunner:
         """Stop timers and workers (running jobs are abandoned)."""
         self._scheduler.stop()
         self._pool.shutdown(wait=False, cancel_futures=True)
-        self._client.close()
 
     def reset(self) -> None:
-        """Drop pending work (admin reset); jobs already gone from the store are ignored."""
-        self._scheduler.clear()
+        """Drop all pending and running work (admin reset); results still due are ignored."""
+        with self._lock:
+            self._generation += 1
+            self._scheduler.clear()
+            self._slots.clear()
+            self._work.clear()
+
+    def capacity(self) -> dict[str, int]:
+        """Slots: the limit, files holding one, files waiting for one."""
+        limit = self._behaviour.get().concurrent_files
+        with self._lock:
+            return {
+                "concurrent_files": limit,
+                "running": self._slots.running,
+                "waiting": self._slots.waiting,
+            }
+
+    def wake(self) -> None:
+        """Hand out free slots now (after ``concurrent_files`` was raised)."""
+        self._dispatch()
 
     def submit(self, job: Job) -> None:
-        """Queue a new job: it starts after the configured delay."""
+        """Queue a new job: its files may take slots after the configured delay."""
         due = job.created.timestamp() + self._behaviour.get().start_delay
+        with self._lock:
+            seq, generation = next(self._seq), self._generation
+        self._scheduler.at(due, lambda: self._admit(job.id, seq, generation))
 
-        def start() -> None:
-            self._pool.submit(self._run, job.id)
+    # --- admission and slots ------------------------------------------------------------
 
-        self._scheduler.at(due, start)
+    def _admit(self, job_id: str, seq: int, generation: int) -> None:
+        job = self._store.get_job(job_id)
+        if job is None:
+            return
+        if job.spec.content_container_url:
+            self._pool.submit(self._admit_listed, job, seq, generation)
+        else:
+            # On the timer thread, in due order: jobs queue in the order they were submitted.
+            self._queue(job, seq, generation, job.spec.content_urls)
 
-    # --- worker side --------------------------------------------------------------------
+    def _admit_listed(self, job: Job, seq: int, generation: int) -> None:
+        assert job.spec.content_container_url is not None
+        try:
+            urls = self._access.list_container(job.spec.content_container_url)
+        except FetchError as exc:
+            self._complete(job.id, [], 0.0, (exc.code, exc.message), unstarted=True)
+            return
+        if not urls:
+            error = ("InvalidRecordingsUri", "The container has no blobs.")
+            self._complete(job.id, [], 0.0, error, unstarted=True)
+            return
+        self._queue(job, seq, generation, urls)
 
-    def _run(self, job_id: str) -> None:
+    def _queue(self, job: Job, seq: int, generation: int, inputs: Sequence[str]) -> None:
+        spec = job.spec
+        work = _Work(
+            job_id=job.id,
+            spec=spec,
+            model=self._models.get(spec.model_id) if spec.model_id else None,
+            options=_options(spec),
+            inputs=tuple(inputs),
+            generation=generation,
+            outcomes=[None] * len(inputs),
+            remaining=len(inputs),
+        )
+        with self._lock:
+            if generation != self._generation:
+                return
+            self._work[job.id] = work
+            self._slots.add(seq, job.id, len(inputs))
+        self._dispatch()
+
+    def _dispatch(self) -> None:
+        behaviour = self._behaviour.get()
+        with self._lock:
+            while (taken := self._slots.take(behaviour.concurrent_files)) is not None:
+                job_id, index = taken
+                work = self._work[job_id]
+                if self._store.get_job(job_id) is None or (
+                    not work.started and not self._begin(work)
+                ):
+                    self._slots.release()
+                    self._drop(work)
+                    continue
+                start = self._clock.timestamp()
+                fails = self._dice.file_fails(behaviour)
+                self._pool.submit(self._run_file, work, index, start, fails)
+
+    def _drop(self, work: _Work) -> None:
+        work.dropped = True
+        self._work.pop(work.job_id, None)
+        self._slots.drop(work.job_id)
+
+    def _begin(self, work: _Work) -> bool:
+        """The job's first file got a slot: Running (or gone, when fated to vanish)."""
         now = self._clock.now()
 
         def begin(job: Job) -> Job | None:
@@ -133,104 +247,145 @@ class JobRunner:
             job.status, job.started, job.last_action = Status.RUNNING, now, now
             return job
 
-        job = self._store.update_job(job_id, begin)
+        job = self._store.update_job(work.job_id, begin)
         if job is None:
-            return
+            return False
+        work.started = True
         self._stats.job(job.id, job.spec.display_name, started=now, status=Status.RUNNING.value)
         self._on_event("transcriptionProcessing", job)
         if job.fate == Fate.VANISH:
             self._store.delete_job(job.id)
             self._stats.event("vanished")
             self._stats.job(job.id, job.spec.display_name, status="Vanished")
-            return
+            return False
+        return True
+
+    # --- one file -----------------------------------------------------------------------
+
+    def _run_file(self, work: _Work, index: int, start: float, fails: bool) -> None:
+        url = work.inputs[index]
+        source = strip_query(url)
+        content: bytes | None = None
+        seconds = 0.0
         try:
-            processed = self._process(job)
-        except Exception as exc:  # an engine bug must fail the job, not kill the worker
-            log.exception("job %s failed unexpectedly", job.id)
-            processed = Processed((), (), 0.0, ("InternalServerError", f"Unexpected error: {exc}"))
+            seconds, result = self._transcribe(url, work.spec, work.model, work.options)
+            content = json.dumps(result, indent=2).encode()
+            outcome = InputOutcome(source)
+        except InputError as exc:
+            outcome = InputOutcome(source, exc.code, exc.message)
+        except Exception as exc:  # a bug must fail this input, not kill the worker
+            log.exception("input %s of job %s failed unexpectedly", source, work.job_id)
+            outcome = InputOutcome(source, "UnexpectedError", f"Unexpected error: {exc}.")
         behaviour = self._behaviour.get()
+        if fails:
+            code = behaviour.file_fail_code
+            message = f"Emulated failure ({code}) injected by the file-fail-share fault."
+            outcome, content = InputOutcome(source, code, message), None
         if behaviour.processing_time is not None:
             busy = behaviour.processing_time
         else:
-            busy = behaviour.processing_factor * processed.audio_seconds
-        due = now.timestamp() + busy
-        if due <= self._clock.timestamp():
-            self._finish(job.id, processed)
-        else:
-            self._scheduler.at(due, lambda: self._finish(job.id, processed))
+            busy = behaviour.processing_factor * seconds
 
-    def _finish(self, job_id: str, processed: Processed) -> None:
+        def done() -> None:
+            self._file_done(work, index, outcome, content, seconds)
+
+        due = start + busy
+        if due <= self._clock.timestamp():
+            done()
+        else:
+            self._scheduler.at(due, done)
+
+    def _file_done(
+        self,
+        work: _Work,
+        index: int,
+        outcome: InputOutcome,
+        content: bytes | None,
+        seconds: float,
+    ) -> None:
+        with self._lock:
+            if work.generation != self._generation:
+                return
+            self._slots.release()
+            finished = False
+            if not work.dropped:
+                work.outcomes[index] = outcome
+                if content is not None:
+                    work.results[index] = content
+                    work.audio_seconds += seconds
+                work.remaining -= 1
+                finished = work.remaining == 0
+                if finished:
+                    self._work.pop(work.job_id, None)
+        if not work.dropped:
+            self._stats.file("succeeded" if outcome.succeeded else "failed")
+        if finished:
+            self._pool.submit(self._finish, work)
+        self._dispatch()
+
+    # --- the whole job ------------------------------------------------------------------
+
+    def _finish(self, work: _Work) -> None:
+        files = [
+            self._file(f"contenturl_{i}.json", "Transcription", work.results[i], i)
+            for i in sorted(work.results)
+        ]
+        outcomes = [o for o in work.outcomes if o is not None]
+        report = json.dumps(build_report(outcomes), indent=2).encode()
+        files.append(self._file("report.json", "TranscriptionReport", report, None))
+        error = None
+        if not any(o.succeeded for o in outcomes):
+            first = outcomes[0]
+            error = (first.error_kind or "InvalidData", first.error_message or "")
+        stored = self._outputs.store(work.job_id, work.spec, files)
+        self._complete(work.job_id, files, work.audio_seconds, error or stored)
+
+    def _complete(
+        self,
+        job_id: str,
+        files: list[JobFile],
+        audio_seconds: float,
+        error: tuple[str, str] | None,
+        *,
+        unstarted: bool = False,
+    ) -> None:
         now = self._clock.now()
 
         def complete(job: Job) -> Job:
-            job.files = list(processed.files)
-            job.duration_ms = round(processed.audio_seconds * 1000)
+            if unstarted:  # failed before any file could start (its container, say)
+                job.started = now
+            job.files = files
+            job.duration_ms = round(audio_seconds * 1000)
             if job.fate == Fate.FAIL:
-                behaviour = self._behaviour.get()
-                job.error = (
-                    behaviour.fail_code,
-                    f"Emulated failure ({behaviour.fail_code}) injected by the fail-share fault.",
-                )
+                code = self._behaviour.get().fail_code
+                job.error = (code, f"Emulated failure ({code}) injected by the fail-share fault.")
             else:
-                job.error = processed.job_error
+                job.error = error
             job.status = Status.FAILED if job.error else Status.SUCCEEDED
             job.finished = job.last_action = now
             return job
 
         job = self._store.update_job(job_id, complete)
-        if job is None:
+        if job is None:  # deleted while its files ran: what was stored goes too
+            self._outputs.discard(files)
             return
         self._stats.event(job.status.value.lower())
-        self._stats.job(job.id, job.spec.display_name, finished=now, status=job.status.value)
+        moments = {"started": now} if unstarted else {}
+        self._stats.job(
+            job.id, job.spec.display_name, finished=now, status=job.status.value, **moments
+        )
         self._on_event("transcriptionCompletion", job)
 
-    def _inputs(self, spec: JobSpec) -> Sequence[str]:
-        if spec.content_container_url:
-            return list_container(self._client, spec.content_container_url)
-        return spec.content_urls
-
-    def _process(self, job: Job) -> Processed:
-        spec = job.spec
-        try:
-            urls = self._inputs(spec)
-        except FetchError as exc:
-            return Processed((), (), 0.0, (exc.code, exc.message))
-        if not urls:
-            return Processed((), (), 0.0, ("InvalidRecordingsUri", "The container has no blobs."))
-        model = self._models.get(spec.model_id) if spec.model_id else None
-        options = _options(spec)
-        files: list[JobFile] = []
-        outcomes: list[InputOutcome] = []
-        seconds = 0.0
-        for index, url in enumerate(urls):
-            source = strip_query(url)
-            try:
-                duration, result = self._transcribe(url, spec, model, options)
-            except InputError as exc:
-                outcomes.append(InputOutcome(source, exc.code, exc.message))
-                continue
-            seconds += duration
-            outcomes.append(InputOutcome(source))
-            content = json.dumps(result, indent=2).encode()
-            files.append(self._file(f"contenturl_{index}.json", "Transcription", content))
-        report = json.dumps(build_report(outcomes), indent=2).encode()
-        files.append(self._file("report.json", "TranscriptionReport", report))
-        error = None
-        if not any(o.succeeded for o in outcomes):
-            first = outcomes[0]
-            error = (first.error_kind or "InvalidData", first.error_message or "")
-        if spec.destination_container_url and error is None:
-            error = self._copy_to_destination(job.id, spec.destination_container_url, files)
-        return Processed(tuple(files), tuple(outcomes), seconds, error)
-
-    def _file(self, name: str, kind: str, content: bytes) -> JobFile:
-        return JobFile(str(uuid.uuid4()), name, kind, self._clock.now(), content)
+    def _file(self, name: str, kind: str, content: bytes, index: int | None) -> JobFile:
+        return JobFile(
+            str(uuid.uuid4()), name, kind, self._clock.now(), content, len(content), index
+        )
 
     def _transcribe(
         self, url: str, spec: JobSpec, model: CustomModel | None, options: ResultOptions
     ) -> tuple[float, dict[str, object]]:
         try:
-            dl = download(self._client, url)
+            dl = self._access.download(url)
         except FetchError as exc:
             raise InputError(exc.code, exc.message) from exc
         source = strip_query(url)
@@ -274,25 +429,3 @@ class JobRunner:
                 ) from exc
         duration = frames / rate
         return duration, build_result(source, self._clock.now(), duration, phrases, options)
-
-    def _copy_to_destination(
-        self, job_id: str, container_url: str, files: Sequence[JobFile]
-    ) -> tuple[str, str] | None:
-        parts = urlsplit(container_url)
-        for file in files:
-            path = f"{parts.path.rstrip('/')}/{job_id}/{file.name}"
-            url = urlunsplit((parts.scheme, parts.netloc, path, parts.query, ""))
-            try:
-                response = self._client.put(
-                    url, content=file.content, headers={"x-ms-blob-type": "BlockBlob"}
-                )
-                ok = response.status_code in (200, 201)
-            except httpx.HTTPError:
-                ok = False
-            if not ok:
-                return (
-                    "InaccessibleCustomerStorage",
-                    f"Results could not be written to {strip_query(container_url)}; its SAS "
-                    "must grant write access.",
-                )
-        return None

@@ -1,4 +1,5 @@
-"""Counters for ``GET /_emulator/stats``: requests, downloads, callbacks, job timelines.
+"""Counters for ``GET /_emulator/stats``: requests, downloads, callbacks, job timelines,
+input files and the busiest window of Speech calls.
 
 Job timelines outlive the jobs (an app deletes its jobs once done), so a benchmark can
 still read when each job was created, started and finished.
@@ -7,10 +8,12 @@ still read when each job was created, started and finished.
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter, defaultdict
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
+from speech_emulator.call_log import CallLog
 from speech_emulator.timefmt import iso_timestamp_ms
 
 
@@ -24,6 +27,12 @@ class Stats:
         self._webhooks: defaultdict[str, Counter[str]] = defaultdict(Counter)
         self._events: Counter[str] = Counter()
         self._timelines: dict[str, dict[str, Any]] = {}
+        self._files: Counter[str] = Counter()
+        self._calls = CallLog()
+
+    def call_arrived(self) -> None:
+        """Note the arrival time of one Speech API call (every call `request` counts)."""
+        self._calls.record()
 
     def request(self, route: str, status: int) -> None:
         """Count one Speech API answer under its route template, e.g. ``GET /speechtotext/...``."""
@@ -45,6 +54,11 @@ class Stats:
         with self._lock:
             self._events[name] += 1
 
+    def file(self, outcome: str) -> None:
+        """Count one input file that left its slot (``succeeded`` or ``failed``)."""
+        with self._lock:
+            self._files[outcome] += 1
+
     def job(self, job_id: str, display_name: str, **moments: datetime | str | None) -> None:
         """Record or update a job's timeline (created/started/finished, status)."""
         with self._lock:
@@ -55,8 +69,20 @@ class Stats:
             for key, value in moments.items():
                 entry[key] = iso_timestamp_ms(value) if isinstance(value, datetime) else value
 
-    def snapshot(self, live: dict[str, int]) -> dict[str, Any]:
-        """The JSON document of ``GET /_emulator/stats``."""
+    def snapshot(
+        self, live: dict[str, int], capacity: dict[str, int], window_s: float
+    ) -> dict[str, Any]:
+        """The JSON document of ``GET /_emulator/stats``.
+
+        ``capacity``: the runner's slots (limit, running, waiting); ``window_s``: the window
+        length of ``max_calls_per_window``.
+        """
+        busiest = self._calls.busiest(window_s)
+        window_end = None
+        if busiest.end is not None:
+            # Arrival times are monotonic; shown as wall-clock time for people.
+            wall = time.time() - (time.monotonic() - busiest.end)
+            window_end = iso_timestamp_ms(datetime.fromtimestamp(wall, UTC))
         with self._lock:
             requests = {route: dict(c) for route, c in sorted(self._requests.items())}
             return {
@@ -70,6 +96,14 @@ class Stats:
                     "events": dict(self._events),
                 },
                 "jobs": {k: dict(v) for k, v in self._timelines.items()},
+                "files": {**capacity, "done": dict(self._files)},
+                "max_calls_per_window": {
+                    "window_s": busiest.window_s,
+                    "max": busiest.max,
+                    "window_end": window_end,
+                    "exact": busiest.exact,
+                    "calls": busiest.calls,
+                },
             }
 
     def reset(self) -> None:
@@ -80,3 +114,5 @@ class Stats:
             self._webhooks.clear()
             self._events.clear()
             self._timelines.clear()
+            self._files.clear()
+        self._calls.reset()

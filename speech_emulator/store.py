@@ -2,7 +2,8 @@
 
 Handlers (event loop) and the job runner (worker threads) both touch jobs, so every access
 goes through this class. Time-to-live is enforced lazily: expired jobs are purged whenever
-jobs are read.
+jobs are read, scanning only once the soonest possible expiry has come (a burst of 10,000
+live jobs must not cost a scan per API call).
 """
 
 from __future__ import annotations
@@ -11,11 +12,15 @@ import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from speech_emulator.clock import Clock
 from speech_emulator.jobs import Fate, Job, JobSpec
+from speech_emulator.validation import TTL_HOURS_RANGE
+
+# No job can expire sooner than this after a scan: one finishing later lives at least this.
+_MIN_TTL = timedelta(hours=TTL_HOURS_RANGE[0])
 
 T = TypeVar("T")
 
@@ -51,6 +56,7 @@ class Store:
         self._jobs: dict[str, Job] = {}
         self._hooks: dict[str, WebHook] = {}
         self._on_expire = on_expire
+        self._next_purge: datetime | None = None  # no job can have expired before then
 
     # --- jobs ---------------------------------------------------------------------------
 
@@ -64,7 +70,17 @@ class Store:
 
     def _purge(self) -> None:
         now = self._clock.now()
-        expired = [j for j in self._jobs.values() if (e := j.expires_at()) and e <= now]
+        if self._next_purge is not None and now < self._next_purge:
+            return
+        expired = []
+        soonest = now + _MIN_TTL
+        for job in self._jobs.values():
+            expires = job.expires_at()
+            if expires is not None and expires <= now:
+                expired.append(job)
+            elif expires is not None:
+                soonest = min(soonest, expires)
+        self._next_purge = soonest
         for job in expired:
             del self._jobs[job.id]
             if self._on_expire:
@@ -139,3 +155,4 @@ class Store:
         with self._lock:
             self._jobs.clear()
             self._hooks.clear()
+            self._next_purge = None

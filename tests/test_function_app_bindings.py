@@ -64,7 +64,7 @@ def only(bindings: list[dict[str, Any]]) -> dict[str, Any]:
 
 def test_functions_with_setting_references(monkeypatch: pytest.MonkeyPatch) -> None:
     fns = index(monkeypatch, CONFIGURED)
-    assert set(fns) == {"submit", "poll", "complete", "sweep", "speech_webhook"}
+    assert set(fns) == {"submit", "poll", "complete", "sweep", "speech_webhook", "doctor"}
 
     submit = only(fns["submit"][0])
     assert submit["type"] == "blobTrigger"
@@ -94,6 +94,12 @@ def test_functions_with_setting_references(monkeypatch: pytest.MonkeyPatch) -> N
     # The Speech service cannot send a function key: callbacks are authenticated by signature.
     assert trigger["authLevel"] == "ANONYMOUS"
     assert any(b["type"] == "http" and b["direction"] == "OUT" for b in hook_bindings)
+
+    doctor = next(b for b in fns["doctor"][0] if b["type"] == "httpTrigger")
+    assert doctor["route"] == "doctor"
+    assert [m.upper() for m in doctor["methods"]] == ["GET"]
+    # The report names endpoints, accounts and identities: the master key only.
+    assert doctor["authLevel"] == "ADMIN"
 
 
 def test_blob_parameter_is_the_sdk_type(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -143,6 +149,69 @@ def test_a_bad_setting_fails_indexing_naming_it(
     with pytest.raises(ConfigurationError) as info:
         index(monkeypatch, {**CONFIGURED, setting: value})
     assert info.value.setting == setting
+
+
+IDENTITY_ONLY = {
+    "SPEECH_ENDPOINT": "https://my-speech.cognitiveservices.azure.com",
+    "AzureWebJobsStorage__credential": "managedidentity",
+    "AzureWebJobsStorage__clientId": "11111111-2222-3333-4444-555555555555",
+    "AzureWebJobsStorage__blobServiceUri": "https://acct.blob.core.windows.net/",
+    "AzureWebJobsStorage__queueServiceUri": "https://acct.queue.core.windows.net/",
+    "AzureWebJobsStorage__tableServiceUri": "https://acct.table.core.windows.net/",
+    "AZURE_CLIENT_ID": "11111111-2222-3333-4444-555555555555",
+}
+
+
+def clean_environment(**values: str) -> dict[str, str]:
+    """The process environment without any app or storage setting, plus `values`."""
+    drop = set(APP_SETTINGS) | {"WEBSITE_SKU", "AZURE_CLIENT_ID"}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in drop and not k.lower().startswith("azurewebjobsstorage")
+    }
+    return {**env, **values}
+
+
+def test_the_app_indexes_with_identity_only_settings_on_flex() -> None:
+    """What Azure gives the app (tests/infra): no key, no connection string, Flex."""
+    probe = (
+        "import json, function_app; "
+        "fns = {f.get_function_name(): json.loads(f.get_function_json())['bindings'] "
+        "for f in function_app.app.get_functions()}; "
+        "print(json.dumps({n: b[0] for n, b in fns.items()}))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=ROOT,
+        env=clean_environment(**IDENTITY_ONLY, WEBSITE_SKU="FlexConsumption"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr
+    bindings = json.loads(out.stdout)
+    assert bindings["submit"]["source"] == "EventGrid"  # the Flex default, no setting needed
+    assert bindings["submit"]["connection"] == "AzureWebJobsStorage"
+    assert bindings["complete"]["connection"] == "AzureWebJobsStorage"
+
+
+def test_blob_trigger_source_follows_the_platform(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WEBSITE_SKU", "FlexConsumption")
+    assert only(index(monkeypatch, CONFIGURED)["submit"][0])["source"] == "EventGrid"
+    monkeypatch.setenv("WEBSITE_SKU", "ElasticPremium")
+    assert only(index(monkeypatch, CONFIGURED)["submit"][0])["source"] == "LogsAndContainerScan"
+
+
+def test_a_trigger_connection_the_sdk_binding_cannot_use_fails_indexing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    env = {**CONFIGURED, "STORAGE_CONNECTION": "AudioStorage", "AudioStorage__accountName": "acct"}
+    with pytest.raises(ConfigurationError) as info:
+        index(monkeypatch, env)
+    assert info.value.setting == "AudioStorage__accountName"
+    assert "AudioStorage__blobServiceUri" in str(info.value)  # what to set instead
 
 
 def test_cold_start_imports_stay_lean() -> None:

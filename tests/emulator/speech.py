@@ -116,3 +116,23 @@ def download(file: dict[str, Any]) -> Any:
     response = httpx.get(file["links"]["contentUrl"], timeout=30.0)
     assert response.status_code == 200, response.text
     return response.json()
+
+
+def status(api: httpx.Client, entity: dict[str, Any]) -> str:
+    """The transcription's current status."""
+    got = api.get(f"/transcriptions/{job_id(entity)}")
+    assert got.status_code == 200, got.text
+    return str(got.json()["status"])
+
+
+def file_pages(api: httpx.Client, entity: dict[str, Any], **params: Any) -> list[list[dict]]:
+    """Every page of a transcription's files, following ``@nextLink``."""
+    pages: list[list[dict]] = []
+    response = api.get(f"/transcriptions/{job_id(entity)}/files", params=params)
+    while True:
+        assert response.status_code == 200, response.text
+        body = response.json()
+        pages.append(body["values"])
+        if body["@nextLink"] is None:
+            return pages
+        response = httpx.get(body["@nextLink"], headers=dict(api.headers), timeout=30.0)

@@ -250,8 +250,17 @@ def test_destination_container(scripted_emulator: SpeechEmulator, azurite: Azuri
     body = create_body([url], destinationContainerUrl=f"{azurite.blob_endpoint}/{name}?{sas}")
     with client(scripted_emulator) as api:
         entity = wait_done(api, submit(api, body))
-    assert entity["status"] == "Succeeded"
-    assert "?" not in entity["properties"]["destinationContainerUrl"]
+        assert entity["status"] == "Succeeded"
+        assert "?" not in entity["properties"]["destinationContainerUrl"]
+        # The API returns these files' URLs without a SAS: reading them takes a credential.
+        content_urls = sorted(f["links"]["contentUrl"] for f in files(api, entity))
+        assert content_urls == [
+            f"{azurite.blob_endpoint}/{name}/{job_id(entity)}/{n}"
+            for n in ("contenturl_0.json", "report.json")
+        ]
+        assert httpx.get(content_urls[0]).status_code in (403, 404)
+        # Deleting the transcription leaves the destination container alone.
+        assert api.delete(f"/transcriptions/{job_id(entity)}").status_code == 204
     blobs = sorted(b.name for b in service.get_container_client(name).list_blobs())
     assert blobs == [f"{job_id(entity)}/contenturl_0.json", f"{job_id(entity)}/report.json"]
 

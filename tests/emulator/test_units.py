@@ -9,6 +9,7 @@ import pytest
 
 from shared.rate_window import Rate
 from speech_emulator.audio import UndecodableAudioError, decode
+from speech_emulator.capacity import FileSlots
 from speech_emulator.config import Behaviour
 from speech_emulator.engines.base import Phrase, RecognitionRequest, Word
 from speech_emulator.engines.scripted import PLACEHOLDER, ScriptedEngine, align, detect_segments
@@ -236,6 +237,40 @@ def test_behaviour_updates_are_validated() -> None:
     for bad in ({"error_rate": 2}, {"nope": 1}, {"rate_limit": "fast"}, {"latency": "x"}):
         with pytest.raises(ValueError):
             behaviour.updated(bad)
+    invalid: list[dict[str, object]] = [
+        {"concurrent_files": 0},
+        {"concurrent_files": 1.5},
+        {"file_fail_share": -0.1},
+    ]
+    for change in invalid:
+        with pytest.raises(ValueError):
+            behaviour.updated(change)
+    assert behaviour.updated({"concurrent_files": 3}).concurrent_files == 3
+
+
+def test_file_slots_are_fifo_by_job_submission() -> None:
+    slots = FileSlots()
+    slots.add(2, "later", 1)
+    slots.add(1, "earlier", 2)  # admitted late (its container was being listed): still first
+    assert slots.take(limit=2) == ("earlier", 0)
+    assert slots.take(limit=2) == ("earlier", 1)
+    assert slots.take(limit=2) is None  # both slots busy
+    assert (slots.running, slots.waiting) == (2, 1)
+    slots.release()
+    assert slots.take(limit=2) == ("later", 0)
+    assert slots.take(limit=5) is None  # nothing waiting
+
+
+def test_file_slots_drop_a_deleted_jobs_waiting_files() -> None:
+    slots = FileSlots()
+    slots.add(1, "gone", 3)
+    slots.add(2, "kept", 1)
+    assert slots.take(limit=1) == ("gone", 0)
+    slots.drop("gone")
+    assert slots.waiting == 1
+    slots.release()
+    assert slots.take(limit=1) == ("kept", 0)
+    assert (slots.running, slots.waiting) == (1, 0)
 
 
 def test_custom_model_file(tmp_path) -> None:

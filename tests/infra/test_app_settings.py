@@ -8,6 +8,7 @@ mapping as the app does at start-up.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -70,11 +71,19 @@ def _secret_settings() -> dict[str, Any]:
 
 
 def as_environment(settings: dict[str, Any]) -> dict[str, str]:
-    """App settings as the app sees them: strings, placeholders for expressions."""
-    return {
-        name: value.placeholder() if isinstance(value, bicep.Opaque) else str(value)
-        for name, value in settings.items()
-    }
+    """App settings as the app sees them: strings, placeholders for expressions.
+
+    A storage endpoint output (``storage.outputs.blobEndpoint``...) is an https URL in
+    Azure, and the app checks that it is one: its placeholder becomes the account's host.
+    """
+    env = {}
+    for name, value in settings.items():
+        text = value.placeholder() if isinstance(value, bicep.Opaque) else str(value)
+        service = re.fullmatch(r".+__(blob|queue|table)ServiceUri", name)
+        if service and isinstance(value, bicep.Opaque):
+            text = f"https://{text.replace('-', '')[:24]}.{service.group(1)}.core.windows.net/"
+        env[name] = text
+    return env
 
 
 def app_setting_names() -> set[str]:

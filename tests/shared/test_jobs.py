@@ -242,3 +242,10 @@ def test_describe_names_job_and_blob() -> None:
 def test_version_is_carried_through_transitions() -> None:
     record = dataclasses.replace(received(), version="etag-1")
     assert APPLY[Event.CLAIM](record).version == "etag-1"
+
+
+def test_deployment_tag_names_account_and_input_container() -> None:
+    tag = jobs.deployment_tag("acct", "audio-input")
+    assert tag == "speech-batch-functions: acct/audio-input"
+    assert tag != jobs.deployment_tag("acct", "other-input")
+    assert tag != jobs.deployment_tag("other", "audio-input")

@@ -176,6 +176,8 @@ def test_storage_connection_may_be_identity_based_or_renamed() -> None:
             "SPEECH_ENDPOINT": "http://127.0.0.1:5050",
             "STORAGE_CONNECTION": "AudioStorage",
             "AudioStorage__blobServiceUri": "https://acct.blob.core.windows.net",
+            "AudioStorage__queueServiceUri": "https://acct.queue.core.windows.net",
+            "AudioStorage__tableServiceUri": "https://acct.table.core.windows.net",
         }
     )
     assert s.storage_connection == "AudioStorage"
@@ -195,7 +197,7 @@ def test_results_connection_must_name_a_connection_that_reaches_blobs() -> None:
     for form in (
         {"Results": "DefaultEndpointsProtocol=https;AccountName=r;AccountKey=a2V5"},
         {"Results__blobServiceUri": "https://r.blob.core.windows.net"},
-        {"Results__accountName": "r"},
+        {"Results__serviceUri": "https://r.blob.core.windows.net"},  # one service: blob
     ):
         s = parse(SPEECH_RESULTS_CONNECTION="Results", **form)
         assert s.speech_results_connection == "Results"
@@ -206,6 +208,65 @@ def test_results_connection_must_name_a_connection_that_reaches_blobs() -> None:
     assert "Results__blobServiceUri" in message  # says what to set
     assert "'Results'" in message  # and names the connection it looked for
     rejects("SPEECH_RESULTS_CONNECTION", "Missing")
+
+
+IDENTITY_ONLY = {
+    "SPEECH_ENDPOINT": "https://my-speech.cognitiveservices.azure.com",
+    "AzureWebJobsStorage__credential": "managedidentity",
+    "AzureWebJobsStorage__clientId": "11111111-2222-3333-4444-555555555555",
+    "AzureWebJobsStorage__blobServiceUri": "https://acct.blob.core.windows.net/",
+    "AzureWebJobsStorage__queueServiceUri": "https://acct.queue.core.windows.net/",
+    "AzureWebJobsStorage__tableServiceUri": "https://acct.table.core.windows.net/",
+}
+
+
+def test_identity_only_settings_are_a_valid_configuration() -> None:
+    s = Settings.from_env(IDENTITY_ONLY)
+    assert not s.uses_key
+    assert s.storage_connection == "AzureWebJobsStorage"
+
+
+def test_a_storage_connection_the_blob_trigger_cannot_use_is_refused_at_start() -> None:
+    # `__accountName` works only for AzureWebJobsStorage: the host and the trigger's SDK
+    # binding would send every recording to poison at invocation time.
+    env = {
+        "SPEECH_ENDPOINT": "http://127.0.0.1:5050",
+        "STORAGE_CONNECTION": "AudioStorage",
+        "AudioStorage__accountName": "acct",
+    }
+    with pytest.raises(ConfigurationError) as info:
+        Settings.from_env(env)
+    assert info.value.setting == "AudioStorage__accountName"
+    assert "AudioStorage__blobServiceUri" in str(info.value)
+    # ...and so is an identity the SDK binding ignores.
+    env = {**IDENTITY_ONLY, "AzureWebJobsStorage__managedIdentityResourceId": "/sub/x/id"}
+    del env["AzureWebJobsStorage__clientId"]
+    with pytest.raises(ConfigurationError) as info:
+        Settings.from_env(env)
+    assert info.value.setting == "AzureWebJobsStorage__managedIdentityResourceId"
+
+
+def test_the_data_connection_needs_all_three_endpoints() -> None:
+    env = dict(IDENTITY_ONLY)
+    del env["AzureWebJobsStorage__tableServiceUri"]
+    with pytest.raises(ConfigurationError) as info:
+        Settings.from_env(env)
+    assert info.value.setting == "AzureWebJobsStorage__tableServiceUri"
+
+
+@pytest.mark.parametrize("sku", ["FlexConsumption", "flexconsumption"])
+def test_blob_trigger_source_defaults_to_event_grid_on_flex_consumption(sku: str) -> None:
+    assert parse(WEBSITE_SKU=sku).blob_trigger_source == "EventGrid"
+
+
+@pytest.mark.parametrize("sku", ["", "Dynamic", "ElasticPremium"])
+def test_blob_trigger_source_defaults_to_scanning_elsewhere(sku: str) -> None:
+    assert parse(WEBSITE_SKU=sku).blob_trigger_source == "LogsAndContainerScan"
+
+
+def test_an_explicit_blob_trigger_source_wins_on_flex_consumption() -> None:
+    s = parse(WEBSITE_SKU="FlexConsumption", BLOB_TRIGGER_SOURCE="LogsAndContainerScan")
+    assert s.blob_trigger_source == "LogsAndContainerScan"  # the doctor reports it
 
 
 def test_get_settings_reads_the_environment_once(monkeypatch: pytest.MonkeyPatch) -> None:

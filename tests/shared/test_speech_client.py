@@ -35,7 +35,12 @@ from shared.errors import (
 from shared.retry import RetryPolicy, parse_retry_after, set_testing
 from shared.secret import Secret
 from shared.settings import Settings
-from shared.speech_client import COGNITIVE_SERVICES_SCOPE, SpeechClient
+from shared.speech_client import (
+    COGNITIVE_SERVICES_SCOPE,
+    SpeechClient,
+    description_filter,
+    display_name_filter,
+)
 from shared.speech_models import TranscriptionStatus, build_submit_body
 from tests.emulator.audio_fixtures import bursts, encode
 from tests.emulator.speech import upload
@@ -807,3 +812,48 @@ def test_set_testing_controls_attempts_and_restores_the_previous_mode() -> None:
     with pytest.raises(SpeechTransientError):
         client.get(JOB_ID)  # back to the module's mode: capped at the client's own limit
     assert len(script.requests) == 2 + 5
+
+
+# --------------------------------------------------------------------------- filters
+
+
+def test_equality_filters_quote_their_value() -> None:
+    assert description_filter("speech-batch-functions: acct/audio-input") == (
+        "description eq 'speech-batch-functions: acct/audio-input'"
+    )
+    assert display_name_filter("it's") == "displayName eq 'it''s'"
+
+
+# --------------------------------------------------------------------------- models, locales
+
+
+def test_transcription_locales() -> None:
+    client, script = make_client(
+        [httpx.Response(200, json={"Submit": ["en-US", "de-DE"], "Transcribe": []})]
+    )
+    assert client.transcription_locales() == {"Submit": ["en-US", "de-DE"], "Transcribe": []}
+    assert script.requests[0].url.path == "/speechtotext/transcriptions/locales"
+
+
+def test_get_model_reads_a_model_of_this_resource() -> None:
+    model = f"{ENDPOINT}/speechtotext/models/{JOB_ID}?api-version=2024-11-15"
+    client, script = make_client([httpx.Response(200, json={"locale": "en-US"})])
+    assert client.get_model(model) == {"locale": "en-US"}
+    assert script.requests[0].url.path == f"/speechtotext/models/{JOB_ID}"
+    client, script = make_client([error(404, "NotFound")])
+    with pytest.raises(SpeechNotFoundError):
+        client.get_model(model)
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        f"https://other.cognitiveservices.azure.com/speechtotext/models/{JOB_ID}",
+        f"{ENDPOINT}/speechtotext/transcriptions/{JOB_ID}",
+    ],
+)
+def test_get_model_never_sends_the_key_elsewhere(model: str) -> None:
+    client, script = make_client([])
+    with pytest.raises(ValueError, match="model"):
+        client.get_model(model)
+    assert script.requests == []

@@ -250,3 +250,15 @@ class TestBuildSubmitBody:
     def test_invariants(self, overrides: dict[str, Any], fragment: str) -> None:
         with pytest.raises(ValueError, match=re.escape(fragment)):
             build_submit_body(**{**BASE_ARGS, **overrides})
+
+
+def test_submit_body_carries_the_deployment_tag_as_description() -> None:
+    common: dict[str, Any] = {
+        "display_name": "tj-1",
+        "content_url": "https://a/b.wav?sig=x",
+        "locale": "en-US",
+        "channels": [0],
+        "time_to_live_hours": 48,
+    }
+    assert build_submit_body(**common, description="tag")["description"] == "tag"
+    assert "description" not in build_submit_body(**common)

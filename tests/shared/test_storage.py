@@ -105,8 +105,17 @@ def test_range_reader_reads_ranges_of_one_version(clients: StorageClients, conta
 def test_identity_based_connection_needs_service_uris() -> None:
     with pytest.raises(ConfigurationError) as info:
         StorageClients.from_setting({"Conn__credential": "managedidentity"}, "Conn")
-    assert info.value.setting == "Conn__blobServiceUri"
-    clients = StorageClients.from_setting({"Conn__accountName": "acct"}, "Conn")
+    assert info.value.setting == "Conn"  # no endpoint at all: the connection is missing
+    with pytest.raises(ConfigurationError) as info:
+        StorageClients.from_setting(
+            {"Conn__blobServiceUri": "https://acct.blob.core.windows.net"}, "Conn"
+        )
+    assert info.value.setting == "Conn__queueServiceUri"
+    with pytest.raises(ConfigurationError) as info:
+        StorageClients.from_setting({"Conn__accountName": "acct"}, "Conn")
+    assert info.value.setting == "Conn__accountName"  # AzureWebJobsStorage only
+    env = {"AzureWebJobsStorage__accountName": "acct"}
+    clients = StorageClients.from_setting(env, "AzureWebJobsStorage")
     assert clients.blob.url.startswith("https://acct.blob.core.windows.net")
     assert clients.queue.url.startswith("https://acct.queue.core.windows.net")
     assert clients.table.url.startswith("https://acct.table.core.windows.net")
