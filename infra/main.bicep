@@ -54,7 +54,7 @@ param maximumInstanceCount int = 100
 param instanceMemoryMB int = 2048
 
 // azure-functions 1.x (3.11, 3.12) and 2.x (3.13) are both pinned in requirements.txt with
-// environment markers; tests/infra/test_runtime_versions.py keeps these two lists in step.
+// environment markers; tests/infra/test_template.py keeps these two lists in step.
 @allowed([
   '3.11'
   '3.12'
