@@ -5,11 +5,17 @@ The run covers submit, poll and completion of a good recording, a job the servic
 rejected input, a throttled submission, the sweep, and failing Speech calls (wrong key,
 bearer token refused). Secrets are collected as they are issued: the Speech key (random per
 run), the storage account key and fragments of it, every SAS the app signed (a spy around
-its own signer) and every result-file URL it downloaded, and the bearer token it sent.
+its content URLs) and every result-file URL it downloaded, and the bearer token it sent.
+
+A second run covers locked-down storage: Speech reading with its identity and results in the
+customer's account (BYOS) read with a connection string that holds the account key, and
+the set-ups that fail there (a SAS refused by identity-only storage, a results account
+refusing a wrong key, no results connection).
 """
 
 from __future__ import annotations
 
+import base64
 import logging
 import re
 import secrets
@@ -23,18 +29,21 @@ import pytest
 from azure.core.credentials import AccessToken
 
 from devhost.services import (
+    DEV_ACCOUNT,
     DEV_ACCOUNT_KEY,
     Azurite,
     SpeechEmulator,
     start_speech_emulator,
     wait_for,
 )
+from shared.complete import RESULTS_ACCESS_GRACE
 from shared.errors import SpeechServiceError
 from shared.retry import set_testing
 from shared.runtime import Runtime, runtime_for
 from shared.settings import get_settings
 from shared.speech_client import SpeechClient
 from shared.sweep import SweepLimits, run_sweep
+from tests.conftest import EmulatorFactory
 from tests.integration.harness import (
     Pipeline,
     env_for,
@@ -251,3 +260,128 @@ def test_a_full_run_leaks_no_secret(
     outputs = "\n".join(pipeline.output(n).decode("utf-8") for n in pipeline.outputs())
     assert _leaks(outputs, forbidden) == []
     assert repr(rt.settings).count(SPEECH_KEY) == 0
+
+
+def _settle(pipe: Pipeline) -> dict[str, str]:
+    """Poll and complete until every job is terminal; the states by blob name."""
+
+    def settled() -> bool:
+        pipe.poll()
+        pipe.drain()
+        return all(r["State"] in ("done", "failed", "rejected") for r in pipe.records())
+
+    wait_for(
+        settled,
+        timeout=30,
+        interval=0.1,
+        what=f"every job to end: {[(r['BlobName'], r['State']) for r in pipe.records()]}",
+    )
+    return {r["BlobName"]: r["State"] for r in pipe.records()}
+
+
+def _texts(pipe: Pipeline) -> list[str]:
+    """Job records, error reports and outputs of a pipeline, as text."""
+    return [
+        "\n".join(repr(dict(r)) for r in pipe.records()),
+        "\n".join(str(pipe.error_report(n)) for n in pipe.errors()),
+        "\n".join(pipe.output(n).decode("utf-8") for n in pipe.outputs()),
+    ]
+
+
+def _refused_then_past_the_grace(pipe: Pipeline, rt: Runtime, name: str) -> None:
+    """The results account refuses the app: the job is held; then time passes the grace."""
+    pipe.poll_until(lambda: pipe.record_for(name)["State"] == "completing")
+    pipe.drain()
+    assert pipe.record_for(name)["State"] == "completing"  # held for a retry
+    late = rt.clock() + RESULTS_ACCESS_GRACE + timedelta(minutes=15)
+    rt.clock = lambda: late  # past the grace and the lease: reported next time
+
+
+def test_locked_down_storage_leaks_no_secret(
+    azurite: Azurite,
+    speech_emulator_factory: EmulatorFactory,
+    all_logs: _Collect,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    conn = azurite.connection_string
+    wrong_key = base64.b64encode(secrets.token_bytes(64)).decode("ascii")
+    refused = (
+        f"AccountName={DEV_ACCOUNT};AccountKey={wrong_key};BlobEndpoint={azurite.blob_endpoint};"
+    )
+    locked = speech_emulator_factory(
+        "--engine",
+        "scripted",
+        "--instant",
+        "--storage-access",
+        "identity",
+        "--storage-connection-string",
+        conn,
+        "--byos",
+        conn,
+        key=SPEECH_KEY,
+    )
+    runs = {
+        # identity + BYOS, as the template sets them: good, rejected and failed recordings
+        "ok": {
+            "SPEECH_STORAGE_ACCESS": "identity",
+            "SPEECH_RESULTS_CONNECTION": "Res",
+            "Res": conn,
+        },
+        # the app in SAS mode against identity-only storage: its SAS is refused
+        "sas": {},
+        # results read with a key the account refuses (retried, then reported)
+        "denied": {
+            "SPEECH_STORAGE_ACCESS": "identity",
+            "SPEECH_RESULTS_CONNECTION": "Res",
+            "Res": refused,
+        },
+    }
+    issued: set[str] = set()
+    handed: dict[str, list[str]] = {}
+    texts: list[str] = []
+    states: dict[str, dict[str, str]] = {}
+    with set_testing(True, attempts=2, cap=True):
+        for run, extra in runs.items():
+            env = {**env_for(azurite, locked, f"sl{run}"), **extra}
+            with running_pipeline(azurite, locked, env) as pipe, monkeypatch.context() as patch:
+                rt = runtime_for(get_settings())
+                spy = _Spy(rt, patch)
+                pipe.submit(pipe.upload(f"{run}/good call.wav", stereo_call(), [["pin"], ["1 2"]]))
+                if run == "ok":
+                    pipe.submit(pipe.upload("ok/notes.txt", b"password=hunter2"))
+                    pipe.configure(fail_share=1.0, fail_code="InvalidAudioFormat")
+                    pipe.submit(pipe.upload("ok/fails.wav", mono_call(), [["x"]]))
+                    pipe.configure(fail_share=0.0)
+                if run == "denied":
+                    _refused_then_past_the_grace(pipe, rt, "denied/good call.wav")
+                states[run] = _settle(pipe)
+                handed[run] = list(spy.urls)
+                issued |= spy.signatures()
+                texts += _texts(pipe)
+
+    assert states == {
+        "ok": {"ok/good call.wav": "done", "ok/notes.txt": "rejected", "ok/fails.wav": "failed"},
+        "sas": {"sas/good call.wav": "failed"},
+        "denied": {"denied/good call.wav": "failed"},
+    }
+    # identity mode: plain URLs only, and nothing downloaded anonymously (BYOS)
+    for run in ("ok", "denied"):
+        assert handed[run]
+        assert all("?" not in url for url in handed[run])
+    assert len(issued) >= 1  # the SAS run really signed one: it is looked for below
+    reports = "\n".join(texts)
+    assert "SasRefused" in reports
+    assert "ResultsNotReadable" in reports
+    assert "HTTP 403" in reports  # the refused key was really tried
+
+    forbidden = (
+        {SPEECH_KEY, DEV_ACCOUNT_KEY, wrong_key}
+        | _fragments(DEV_ACCOUNT_KEY)
+        | _fragments(wrong_key)
+        | _fragments(SPEECH_KEY)
+        | issued
+    )
+    logs = "\n".join(all_logs.lines)
+    assert "HTTP Request:" in logs
+    assert _leaks(logs, forbidden) == []
+    assert _leaks(reports, forbidden) == []
