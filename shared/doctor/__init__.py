@@ -15,6 +15,9 @@ lists them; to add checks, write a probe (see `shared.doctor.speech_checks`) and
 * `shared.doctor.platform_checks`  settings, blob trigger source (Flex), trigger identity
 * `shared.doctor.speech_checks`    endpoint, credentials, model and locale, web hook
 * `shared.doctor.storage_checks`   connections, containers, SAS, table, queue
+* `shared.doctor.access_checks`    Speech reads a probe recording as the app hands it over
+                                   (SPEECH_STORAGE_ACCESS); the app reads its result
+                                   (SPEECH_RESULTS_CONNECTION)
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Final
 
+from shared.doctor.access_checks import speech_storage_access
 from shared.doctor.context import DoctorContext
 from shared.doctor.platform_checks import blob_trigger, settings_valid
 from shared.doctor.report import Check, Report, Status
@@ -45,6 +49,14 @@ PROBES: Final[tuple[Probe, ...]] = (
     Probe("settings", settings_valid, timeout=2.0),
     Probe("speech", speech_service, 20.0, "SPEECH_ENDPOINT", _UNREACHABLE_SPEECH),
     Probe("speech.webhook", speech_webhook, 20.0, "SPEECH_ENDPOINT", _UNREACHABLE_SPEECH),
+    Probe(
+        "speech.storage",
+        speech_storage_access,
+        25.0,
+        "SPEECH_STORAGE_ACCESS",
+        "Speech or the storage account does not answer: check SPEECH_ENDPOINT and the "
+        "connection's endpoints",
+    ),
     Probe("storage", storage_data, 20.0, "STORAGE_CONNECTION", _UNREACHABLE_STORAGE),
     Probe("storage.host", host_storage, 20.0, "AzureWebJobsStorage", _UNREACHABLE_STORAGE),
     Probe("platform", blob_trigger, timeout=5.0),

@@ -6,7 +6,8 @@
                         take a write (a probe blob under ``_doctor/``, deleted at once; never
                         in the input container, whose trigger would pick it up)
 ``storage.sas``         a read-only SAS (account key or user delegation) can be issued, and
-                        Storage accepts it (the probe blob is read back through it)
+                        Storage accepts it (the probe blob is read back through it); with
+                        SPEECH_STORAGE_ACCESS=identity none is needed, and none is signed
 ``storage.table``       the job table takes a write (a probe row, partition ``doctor``,
                         which the poller's query never selects)
 ``storage.queue``       the completion queue takes a message (invisible, deleted at once);
@@ -184,7 +185,13 @@ def _containers_and_sas(t: _Target) -> Iterator[Check]:
             failures.append(_write_failure(t, "blob", f"write to {container}", exc, env))
             continue
         try:
-            if env == "OUTPUT_CONTAINER":
+            if env == "OUTPUT_CONTAINER" and s.speech_storage_access == "identity":
+                sas = Check.skip(
+                    "storage.sas",
+                    "not needed: SPEECH_STORAGE_ACCESS=identity, Speech reads plain URLs with "
+                    "its own identity and the app signs no SAS (see speech.storage)",
+                )
+            elif env == "OUTPUT_CONTAINER":
                 sas = _sas(t, probe.container_name, probe.blob_name)
         finally:
             with contextlib.suppress(AzureError):

@@ -8,6 +8,7 @@ answer within 30 s; no secret appears in any output; the HTTP function answers t
 
 from __future__ import annotations
 
+import base64
 import json
 import socket
 import threading
@@ -23,6 +24,7 @@ from urllib.parse import parse_qs, urlsplit
 import azure.functions as func
 import httpx
 import pytest
+from azure.storage.blob import BlobServiceClient
 
 from devhost.services import (
     DEV_ACCOUNT_KEY,
@@ -31,14 +33,17 @@ from devhost.services import (
     start_speech_emulator,
     wait_for,
 )
+from shared import storage
 from shared.doctor.__main__ import main
 from shared.settings import Settings
 from shared.storage import StorageClients, ensure_resources
+from tests.conftest import EmulatorFactory
 from tests.integration.harness import running_pipeline
 
 pytestmark = pytest.mark.integration
 
 WRONG_KEY = "wrong-key-0123456789"
+WRONG_ACCOUNT_KEY = base64.b64encode(b"not the account key, 64 bytes long" * 2).decode()
 SECRET = "doctor-webhook-secret"
 
 
@@ -158,9 +163,13 @@ def test_healthy_settings_pass_every_check(
         "storage.queue",
         "platform.trigger",
         "platform.binding",
+        "speech.storage",
+        "speech.results",
     ):
         assert checks[name]["status"] == "ok", checks[name]
     assert "account-key SAS issued and accepted" in checks["storage.sas"]["message"]
+    assert "through a read-only SAS" in checks["speech.storage"]["message"]
+    assert checks["speech.results"]["message"] == "result read with its SAS"
     lines = text.splitlines()
     assert lines[0] == "Settings from the environment."
     assert lines[-1].startswith("all checks passed")
@@ -259,6 +268,98 @@ def test_dependencies_that_never_answer_still_get_an_answer_in_time(
     checks = by_name(report)
     assert "does not answer" in checks["speech.endpoint"]["message"]
     assert "does not answer" in checks["storage.blob"]["message"]
+
+
+# --------------------------------------------------------------------------- locked-down storage
+
+
+def _locked_emulator(
+    factory: EmulatorFactory, azurite: Azurite, *, identity: bool, byos: bool
+) -> SpeechEmulator:
+    args = ["--engine", "scripted", "--instant"]
+    if identity:
+        args += ["--storage-access", "identity"]
+        args += ["--storage-connection-string", azurite.connection_string]
+    if byos:
+        args += ["--byos", azurite.connection_string]
+    return factory(*args)
+
+
+def test_identity_and_byos_pass_without_signing_any_sas(
+    env: dict[str, str],
+    azurite: Azurite,
+    speech_emulator_factory: EmulatorFactory,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    emulator = _locked_emulator(speech_emulator_factory, azurite, identity=True, byos=True)
+    env = {
+        **env,
+        "SPEECH_ENDPOINT": emulator.endpoint,
+        "SPEECH_STORAGE_ACCESS": "identity",
+        "SPEECH_RESULTS_CONNECTION": "SpeechResultsStorage",
+        "SpeechResultsStorage": azurite.connection_string,
+    }
+    signed: list[str] = []
+    monkeypatch.setattr(storage, "generate_blob_sas", lambda *a, **k: signed.append("sas"))
+    monkeypatch.setattr(
+        BlobServiceClient, "get_user_delegation_key", lambda *a, **k: signed.append("key")
+    )
+    code, report, _ = doctor(env, capsys)
+    assert code == 0, failed(report)
+    assert signed == []  # identity mode: no SAS, not even for the doctor's own checks
+    checks = by_name(report)
+    assert checks["storage.sas"]["status"] == "skip"
+    assert "not needed: SPEECH_STORAGE_ACCESS=identity" in checks["storage.sas"]["message"]
+    assert checks["speech.storage"]["status"] == "ok"
+    assert "through its own identity (a plain URL)" in checks["speech.storage"]["message"]
+    assert checks["speech.results"]["status"] == "ok"
+    assert "bring-your-own-storage" in checks["speech.results"]["message"]
+
+
+@pytest.mark.parametrize(
+    ("case", "check", "setting", "found"),
+    [
+        ("sas against identity-only storage", "speech.storage", "SPEECH_STORAGE_ACCESS", "valid"),
+        ("identity without access", "speech.storage", "SPEECH_STORAGE_ACCESS", "own identity"),
+        (
+            "byos without a results connection",
+            "speech.results",
+            "SPEECH_RESULTS_CONNECTION",
+            "is not set",
+        ),
+        ("byos refused", "speech.results", "SPEECH_RESULTS_CONNECTION", "HTTP 403"),
+    ],
+)
+def test_a_storage_access_that_cannot_work_fails_naming_the_setting(
+    env: dict[str, str],
+    azurite: Azurite,
+    speech_emulator_factory: EmulatorFactory,
+    capsys: pytest.CaptureFixture[str],
+    case: str,
+    check: str,
+    setting: str,
+    found: str,
+) -> None:
+    identity_emulator = case == "sas against identity-only storage"
+    byos = case.startswith("byos")
+    emulator = _locked_emulator(
+        speech_emulator_factory, azurite, identity=identity_emulator, byos=byos
+    )
+    env = {**env, "SPEECH_ENDPOINT": emulator.endpoint}
+    if case == "identity without access":
+        env["SPEECH_STORAGE_ACCESS"] = "identity"
+    if case == "byos refused":
+        env["SPEECH_RESULTS_CONNECTION"] = "SpeechResultsStorage"
+        env["SpeechResultsStorage"] = azurite.connection_string.replace(
+            DEV_ACCOUNT_KEY, WRONG_ACCOUNT_KEY
+        )
+    code, report, text = doctor(env, capsys)
+    assert code == 1
+    assert failed(report) == {check: setting}  # that check, and only that one
+    assert found in by_name(report)[check]["message"]
+    assert by_name(report)[check]["fix"]  # says what to do
+    assert WRONG_ACCOUNT_KEY not in text
 
 
 # --------------------------------------------------------------------------- HTTP function
