@@ -360,18 +360,14 @@ def _complete_failure(rt: Runtime, record: JobRecord) -> JobRecord:
     message = record.error_message or "the Speech service reported the job as failed"
     retry = is_transient_failure(code)
     if code in INPUT_ACCESS_CODES:
-        # The service could not read the recording: deleted, a set-up that cannot work (both
-        # reported here), or a SAS that may have run out before the job started, which a
-        # fresh SAS may well fix (shared.input_access).
+        # The service could not read the recording: deleted or a set-up that cannot work
+        # (both reported there), or a SAS that may have run out before the job started, or
+        # a storage outage, which another submission may well fix (shared.input_access).
         judged = judge_unreadable_input(rt, record, code=code, message=message)
-        if judged is not None:
+        if isinstance(judged, JobRecord):
             return judged
         retry = True
-        waited = (record.finished_at or rt.clock()) - (record.submitted_at or record.created)
-        message = (
-            f"{message} (the job failed {waited.total_seconds() / 3600:.1f} h after its SAS "
-            f"was signed, SAS_VALIDITY_HOURS={rt.settings.sas_validity_hours:g})"
-        )
+        message = f"{message} ({judged.why})"
     if retry and record.attempts < rt.settings.max_job_attempts:
         rt.speech.delete(record.transcription_id)
         now = rt.clock()

@@ -79,9 +79,8 @@ _ADVICE: Final = {
     "disabled). Either set SPEECH_STORAGE_ACCESS=identity and let the Speech resource read "
     "with its own identity (system-assigned identity on, Storage Blob Data Reader on the "
     "storage account, a resource-instance rule or the trusted-services exception in the "
-    "storage firewall), or let the account accept SAS from the Speech service. If the storage "
-    "account was down at the time instead, nothing needs changing. Then upload the recording "
-    "again.",
+    "storage firewall), or let the account accept SAS from the Speech service. Then upload "
+    "the recording again.",
     "SpeechIdentityDenied": "The recording is fine: with SPEECH_STORAGE_ACCESS=identity the "
     "Speech service reads recordings with its own system-assigned managed identity, and it "
     "could not. Check that the Speech resource's system-assigned identity is on, that it has "

@@ -292,7 +292,7 @@ def _post(rt: Runtime, record: JobRecord) -> JobRecord:
             judged = judge_unreadable_input(
                 rt, record, code=code, message=exc.message, at_submission=True
             )
-            if judged is not None:
+            if isinstance(judged, JobRecord):
                 return judged
         return fail_job(
             rt,

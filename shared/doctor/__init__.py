@@ -53,7 +53,7 @@ PROBES: Final[tuple[Probe, ...]] = (
         "speech.storage",
         speech_storage_access,
         25.0,
-        "SPEECH_STORAGE_ACCESS",
+        "SPEECH_ENDPOINT",
         "Speech or the storage account does not answer: check SPEECH_ENDPOINT and the "
         "connection's endpoints",
     ),

@@ -109,9 +109,14 @@ def host_env(connection_string: str, emulator: SpeechEmulator, tag: str) -> dict
 
 def job_timelines(emulator: SpeechEmulator) -> list[dict[str, Any]]:
     """Every job the Speech emulator ever held: displayName, created, finished, status."""
+    return list(job_timelines_by_id(emulator).values())
+
+
+def job_timelines_by_id(emulator: SpeechEmulator) -> dict[str, dict[str, Any]]:
+    """`job_timelines` by transcription id."""
     response = httpx.get(f"{emulator.endpoint}/_emulator/stats", timeout=10)
     response.raise_for_status()
-    return list(response.json()["jobs"].values())
+    return dict(response.json()["jobs"])
 
 
 def service_jobs(emulator: SpeechEmulator) -> list[Any]:

@@ -262,13 +262,21 @@ def test_a_full_run_leaks_no_secret(
     assert repr(rt.settings).count(SPEECH_KEY) == 0
 
 
-def _settle(pipe: Pipeline) -> dict[str, str]:
-    """Poll and complete until every job is terminal; the states by blob name."""
+def _settle(pipe: Pipeline, rt: Runtime) -> dict[str, str]:
+    """Poll and complete until every job is terminal; the states by blob name.
+
+    The app's clock moves 5 minutes per round that leaves work, so deferred jobs come due.
+    """
+    base, ahead = rt.clock, [timedelta(0)]
+    rt.clock = lambda: base() + ahead[0]
 
     def settled() -> bool:
         pipe.poll()
         pipe.drain()
-        return all(r["State"] in ("done", "failed", "rejected") for r in pipe.records())
+        if all(r["State"] in ("done", "failed", "rejected") for r in pipe.records()):
+            return True
+        ahead[0] += timedelta(minutes=5)
+        return False
 
     wait_for(
         settled,
@@ -354,7 +362,7 @@ def test_locked_down_storage_leaks_no_secret(
                     pipe.configure(fail_share=0.0)
                 if run == "denied":
                     _refused_then_past_the_grace(pipe, rt, "denied/good call.wav")
-                states[run] = _settle(pipe)
+                states[run] = _settle(pipe, rt)
                 handed[run] = list(spy.urls)
                 issued |= spy.signatures()
                 texts += _texts(pipe)

@@ -290,7 +290,7 @@ def test_crash_after_delete_before_record_update_converges(pipeline: Pipeline) -
     assert {o: pipeline.output(o) for o in outputs} == outputs
 
 
-def test_unreadable_recording_with_a_valid_sas_is_reported_as_configuration_at_once(
+def test_unreadable_recording_with_a_valid_sas_is_confirmed_once_then_reported_as_set_up(
     pipeline: Pipeline, clock: Clock, faults: Any
 ) -> None:
     name = "access/unreadable.wav"
@@ -298,15 +298,36 @@ def test_unreadable_recording_with_a_valid_sas_is_reported_as_configuration_at_o
     pipeline.submit(pipeline.upload(name, mono_call(), [["x"]]))
     _settle(pipeline, clock, [name])
     row = pipeline.record_for(name)
-    # The input is unchanged and its SAS was still valid when the job failed: the storage
-    # set-up refuses SAS. Another submission would fail the same way: none is made.
-    assert (row["State"], row["Attempts"]) == ("failed", 1)
+    # The input is unchanged and its SAS was still valid each time the job failed: not a
+    # passing outage (the second submission failed too) but a set-up that refuses SAS.
+    # The third attempt MAX_JOB_ATTEMPTS allows is not spent on it.
+    assert (row["State"], row["Attempts"]) == ("failed", 2)
     report = pipeline.error_report(f"{name}.json")
     assert report["reasonCode"] == "SasRefused"
     assert report["serviceErrorCode"] == "InvalidRecordingsUri"
     assert "SPEECH_STORAGE_ACCESS=sas" in report["message"]
+    assert "in 2 attempts" in report["message"]
     assert "not the recording's fault" in report["message"]
     assert "SPEECH_STORAGE_ACCESS=identity" in report["whatToDo"]
+
+
+def test_unreadable_recording_during_a_storage_outage_is_transcribed_on_resubmission(
+    pipeline: Pipeline, clock: Clock, faults: Any
+) -> None:
+    name = "access/outage.wav"
+    faults(fail_share=1.0, fail_code="InvalidRecordingsUri")
+    pipeline.submit(pipeline.upload(name, mono_call(), [["back again"]]))
+    first = pipeline.record_for(name)["TranscriptionId"]
+    pipeline.poll_until(lambda: pipeline.record_for(name)["State"] == "completing")
+    faults(fail_share=0.0)  # storage is reachable again
+    pipeline.drain()
+    row = pipeline.record_for(name)
+    assert (row["State"], row["ErrorCode"]) == ("deferred", "InvalidRecordingsUri")
+    assert "submitted once more" in row["ErrorMessage"]
+    _settle(pipeline, clock, [name])
+    row = pipeline.record_for(name)
+    assert (row["State"], row["Attempts"]) == ("done", 2)
+    assert row["TranscriptionId"] != first
 
 
 def test_recording_deleted_while_its_job_runs(pipeline: Pipeline, faults: Any) -> None:
