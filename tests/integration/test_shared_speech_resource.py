@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from devhost.services import SpeechEmulator, start_speech_emulator
+from devhost.services import SpeechEmulator, start_speech_emulator, wait_for
 from shared import jobs
 from tests.integration.harness import Pipeline, delta, mono_call, requests_by_route
 
@@ -44,13 +44,27 @@ def shared_emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Speech
                     "displayName": f"other workload {i}",
                     "description": "someone else's batch",
                     "locale": "en-US",
-                    "contentUrls": ["https://example.invalid/other.wav"],
+                    # Refused at once: the other workload's jobs must not hold the
+                    # emulator's file slots (shared FIFO) while ours wait behind them.
+                    "contentUrls": ["http://127.0.0.1:9/other.wav"],
                     "properties": {"timeToLiveHours": 48},
                 }
                 api.post("/transcriptions:submit", json=body).raise_for_status()
         yield service
     finally:
         service.stop()
+
+
+def _wait_finished(pipeline: Pipeline, transcription_ids: list[str]) -> None:
+    """The service has finished these jobs, so one poll must see them finished."""
+
+    def finished() -> bool:
+        return all(
+            pipeline.api.get(f"/transcriptions/{tid}").json()["status"] in ("Succeeded", "Failed")
+            for tid in transcription_ids
+        )
+
+    wait_for(finished, timeout=30, interval=0.05, what="the emulator to finish our jobs")
 
 
 def _state(pipeline: Pipeline, name: str) -> str:
@@ -68,6 +82,7 @@ def test_jobs_carry_the_deployment_tag_and_one_listing_finds_them(pipeline: Pipe
         ).json()
         assert entity["description"] == tag
 
+    _wait_finished(pipeline, [pipeline.record_for(n)["TranscriptionId"] for n in names])
     before = requests_by_route(pipeline.stats())
     pipeline.poll()
     made = delta(before, requests_by_route(pipeline.stats()))
@@ -84,6 +99,7 @@ def test_a_job_submitted_before_tagging_is_still_found_by_its_id(pipeline: Pipel
     transcription_id = pipeline.record_for(name)["TranscriptionId"]
     # What the previous version submitted: no description.
     pipeline.api.patch(f"/transcriptions/{transcription_id}", json={"description": ""})
+    _wait_finished(pipeline, [transcription_id])
 
     before = requests_by_route(pipeline.stats())
     pipeline.poll()
