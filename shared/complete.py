@@ -269,7 +269,12 @@ def _wait_for_results_access(
             message=f"{exc.message} (still refused {hours:g} h after the job finished)",
         )
     lease = defer_delay(None, minimum=_RESULTS_ACCESS_RETRY_S)
-    log.error("%s: %s; retried at %s", jobs.describe(record), exc.message, now + lease)
+    log.error(
+        "%s: %s; retried at %s",
+        jobs.describe(record),
+        exc.message,
+        (now + lease).isoformat(timespec="seconds"),
+    )
     try:
         return rt.store.save(record, jobs.renew_lease(record, now=now, lease=lease))
     except JobConflictError:
