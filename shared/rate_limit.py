@@ -35,6 +35,7 @@ from shared.errors import SpeechThrottledError
 from shared.rate_window import Rate, SlidingWindow
 
 __all__ = [
+    "RATE_LIMIT_SCOPES",
     "CallPurpose",
     "Limiter",
     "RateLimit",
@@ -42,8 +43,12 @@ __all__ = [
     "RateLimiter",
     "parse_rate_limit",
     "shared_limiter",
+    "window_delay",
 ]
 
+# Who shares one SPEECH_RATE_LIMIT: every instance of the app (`shared.app_rate_limit`) or
+# each process alone (`shared_limiter`).
+RATE_LIMIT_SCOPES: Final = ("app", "process")
 _OFF: Final = frozenset({"0", "off", "none", "false", "no"})
 
 
@@ -127,6 +132,31 @@ def parse_rate_limit(text: str) -> RateLimit | None:
         raise ValueError(f"{exc}; or 0/off to disable the limit") from None
 
 
+def window_delay(
+    limit: RateLimit,
+    purpose: CallPurpose,
+    sent: SlidingWindow,
+    submitted: SlidingWindow,
+    now: float,
+    *,
+    margin: float = 0.0,
+) -> float:
+    """Seconds until a call of `purpose` may go, given the window's calls; 0.0: now.
+
+    The one decision both limiters make (`RateLimiter` in process, `shared.app_rate_limit`
+    over a shared table): every call counts against `limit.calls`; a submission also
+    against its share and the reserve. `margin` lengthens the window (seconds), for calls
+    stamped by clocks that may differ a little.
+    """
+    per = limit.per_seconds + margin
+    if purpose is not CallPurpose.SUBMISSION:
+        return sent.wait(now, cap=limit.calls, per_seconds=per)
+    return max(
+        sent.wait(now, cap=limit.submission_total_cap, per_seconds=per),
+        submitted.wait(now, cap=limit.submission_cap, per_seconds=per),
+    )
+
+
 class RateLimiter:
     """A thread-safe sliding-window limiter with per-purpose caps and a shared pause.
 
@@ -168,13 +198,7 @@ class RateLimiter:
 
     def _delay(self, purpose: CallPurpose, now: float) -> float:
         """Seconds until `purpose` may send (the lock held); 0.0 when it may now."""
-        per = self.limit.per_seconds
-        if purpose is not CallPurpose.SUBMISSION:
-            return self._sent.wait(now, cap=self.limit.calls, per_seconds=per)
-        return max(
-            self._sent.wait(now, cap=self.limit.submission_total_cap, per_seconds=per),
-            self._submitted.wait(now, cap=self.limit.submission_cap, per_seconds=per),
-        )
+        return window_delay(self.limit, purpose, self._sent, self._submitted, now)
 
     def acquire(self, purpose: CallPurpose, *, max_wait: float) -> bool:
         """Wait (at most `max_wait` s) for a slot; False when none came in time."""

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 from collections import deque
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Final, Self
 
@@ -65,8 +66,8 @@ class SlidingWindow:
     with each question, so an owner whose limit changes at run time keeps one window.
     """
 
-    def __init__(self) -> None:
-        self._times: deque[float] = deque()
+    def __init__(self, times: Iterable[float] = ()) -> None:
+        self._times: deque[float] = deque(sorted(times))
 
     def wait(self, now: float, *, cap: int, per_seconds: float) -> float:
         """Seconds until the last `per_seconds` hold fewer than `cap` calls; 0.0: room now.
@@ -91,3 +92,7 @@ class SlidingWindow:
 
     def __len__(self) -> int:
         return len(self._times)
+
+    def __iter__(self) -> Iterator[float]:
+        """The remembered call times, oldest first (a shared budget stores them)."""
+        return iter(self._times)

@@ -17,17 +17,20 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
+from shared.app_rate_limit import quota_limiter
 from shared.content_urls import ContentUrls, content_urls_for
 from shared.job_store import JobStore
 from shared.jobs import deployment_tag
 from shared.results_reader import ResultsReader
 from shared.speech_client import SpeechClient
+from shared.speech_transport import normalize_endpoint
 from shared.storage import StorageClients, blob_service_from_setting, ensure_resources
 
 if TYPE_CHECKING:
     from azure.storage.blob import BlobServiceClient
     from azure.storage.queue import QueueClient
 
+    from shared.rate_limit import Limiter
     from shared.settings import Settings
 
 __all__ = ["Runtime", "runtime_for", "utc_now"]
@@ -72,8 +75,23 @@ class Runtime:
         """The Speech client (created on first use; it holds a connection pool)."""
         with self._lock:
             if self._speech is None:
-                self._speech = SpeechClient.from_settings(self.settings)
+                self._speech = SpeechClient.from_settings(
+                    self.settings, limiter=self.speech_limiter
+                )
             return self._speech
+
+    @functools.cached_property
+    def speech_limiter(self) -> Limiter | None:
+        """The limiter every instance shares (SPEECH_RATE_LIMIT_SCOPE=app), its window in
+        SPEECH_QUOTA_TABLE; None: the Speech client uses its process-wide one (or none)."""
+        settings = self.settings
+        if settings.speech_rate_limit is None or settings.speech_rate_limit_scope != "app":
+            return None
+        return quota_limiter(
+            self.storage.table_client(settings.speech_quota_table),
+            normalize_endpoint(settings.speech_endpoint),
+            settings.speech_rate_limit,
+        )
 
     def _download(self, content_url: str) -> bytes:
         # Looked up at each call: the Speech client is created lazily.

@@ -31,7 +31,7 @@ from typing import Any, Final
 
 from shared.errors import ConfigurationError
 from shared.output_names import OUTPUT_FORMATS
-from shared.rate_limit import RateLimit
+from shared.rate_limit import RATE_LIMIT_SCOPES, RateLimit
 from shared.secret import NO_SECRET, Secret
 from shared.setting_kinds import (
     CONTAINER_NAME,
@@ -321,8 +321,22 @@ class Settings:
     speech_rate_limit: RateLimit | None = setting(
         "SPEECH_RATE_LIMIT",
         Rate(),
-        "Client-side limit on Speech calls per process, CALLS/SECONDS (0 or off: none).",
+        "Client-side limit on Speech calls, CALLS/SECONDS (0 or off: none); shared by every "
+        "instance unless SPEECH_RATE_LIMIT_SCOPE=process.",
         default=RateLimit(90, 10.0),  # just under S0's 100 per 10 s
+    )
+    speech_rate_limit_scope: str = setting(
+        "SPEECH_RATE_LIMIT_SCOPE",
+        Choice(RATE_LIMIT_SCOPES),
+        "Who shares SPEECH_RATE_LIMIT: app (every instance, through a row in "
+        "SPEECH_QUOTA_TABLE) or process (each process on its own).",
+        default="app",
+    )
+    speech_quota_table: str = setting(
+        "SPEECH_QUOTA_TABLE",
+        TABLE_NAME,
+        "Table holding the Speech quota every instance shares (SPEECH_RATE_LIMIT_SCOPE=app).",
+        default="speechquota",
     )
     webhook_secret: Secret = setting(
         "WEBHOOK_SECRET",

@@ -117,10 +117,13 @@ class SpeechClient:
         *,
         transport: httpx.BaseTransport | None = None,
         env: Mapping[str, str] | None = None,
+        limiter: Limiter | None = None,
     ) -> SpeechClient:
         """A client for the app's settings: the key when set, else a Microsoft Entra token
         (`default_credential`: AZURE_CLIENT_ID, else the storage connection's identity, read
-        from `env`, default the process environment)."""
+        from `env`, default the process environment). Calls share `limiter` when given (the
+        app-wide one, `shared.app_rate_limit`), else this process's limiter at
+        SPEECH_RATE_LIMIT."""
         credential = (
             None if settings.speech_key else default_credential(env, settings.storage_connection)
         )
@@ -133,6 +136,7 @@ class SpeechClient:
             max_attempts=settings.speech_max_attempts,
             max_connections=max(16, settings.speech_max_concurrency),
             rate_limit=settings.speech_rate_limit,
+            limiter=limiter,
             transport=transport,
         )
 
