@@ -15,6 +15,7 @@ from devhost.host import DevHost
 from devhost.host_config import HostConfigError
 from devhost.http_server import HttpServerError
 from devhost.indexing import AppLoadError
+from devhost.instances import run_instances
 from devhost.local_settings import LocalSettingsError, apply_local_settings, ensure_local_settings
 from devhost.logs import configure_logging
 from devhost.setting_refs import BindingConfigError
@@ -54,14 +55,52 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="seconds a running queue message stays invisible, renewed while it runs; after "
         "a crash its messages come back this long after (default 60)",
     )
+    parser.add_argument(
+        "--instances",
+        type=int,
+        default=1,
+        help="run N instances (processes) on one storage account, coordinated as the "
+        "Functions host does: singleton timers, leased blob receipts, shared queues; "
+        "instance i serves HTTP on --port + i (default 1)",
+    )
+    parser.add_argument(
+        "--instance-index",
+        default=None,
+        help="this process is instance I of several (set by --instances)",
+    )
     parser.add_argument("--verbose", action="store_true", help="debug logging")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.instances < 1:
+        parser.error("--instances must be at least 1")
+    return args
+
+
+def instance_options(args: argparse.Namespace) -> list[str]:
+    """The options each instance of `--instances` runs with (all but port and count)."""
+    options = [
+        "--app",
+        args.app,
+        "--settings",
+        args.settings,
+        "--root",
+        args.root,
+        "--blob-scan-interval",
+        str(args.blob_scan_interval),
+        "--queue-lease",
+        str(args.queue_lease),
+    ]
+    return [*options, "--verbose"] if args.verbose else options
 
 
 def main(argv: list[str] | None = None) -> int:
     """Load settings, index the app, run its triggers until SIGINT/SIGTERM."""
     args = parse_args(argv)
-    configure_logging(logging.DEBUG if args.verbose else logging.INFO)
+    configure_logging(
+        logging.DEBUG if args.verbose else logging.INFO,
+        prefix=f"[instance {args.instance_index}] " if args.instance_index is not None else "",
+    )
+    if args.instances > 1:
+        return run_instances(instance_options(args), count=args.instances, port=args.port)
     root = Path(args.root).resolve()
     settings_path = root / args.settings
     try:
@@ -73,6 +112,7 @@ def main(argv: list[str] | None = None) -> int:
             http_port=args.port,
             blob_scan_interval=args.blob_scan_interval,
             queue_lease_seconds=args.queue_lease,
+            instance=args.instance_index or "0",
         )
         host.start()
     except (

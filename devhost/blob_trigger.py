@@ -6,6 +6,13 @@ Like the Functions host, devhost keeps a *receipt* per function, blob name and E
 invocation is retried on the next scans; after `poisonBlobThreshold` tries a message goes
 to the `webjobs-blobtrigger-poison` queue and the receipt is completed.
 Delivery is at least once: a crash between the invocation and the receipt repeats it.
+
+Several instances (devhost ``--instances``) may scan the same container: as the host's
+receipt manager does, an instance first creates the receipt (incomplete), then takes a
+lease on it (`devhost.leases`), re-reads it under the lease and runs the function only if
+it is still incomplete; the lease is renewed while the function runs and released after
+the receipt is completed. So one blob version runs in one instance at a time, and an
+instance that crashed mid-run hands it on when its lease ends.
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ from azure.storage.queue import QueueServiceClient
 from devhost.blob_binding import blob_argument
 from devhost.host_config import BlobOptions
 from devhost.invoker import Invoker, Outcome
+from devhost.leases import RECEIPT_LEASE_PERIOD, HeldLease, ensure_blob, try_lease
 from devhost.setting_refs import BindingConfigError
 
 log = logging.getLogger("devhost")
@@ -138,7 +146,7 @@ class BlobTriggerListener:
         )
         self._lock = threading.Lock()
         self._receipts: dict[tuple[str, str], _Receipt] | None = None
-        self._inflight: dict[tuple[str, str], Future[Outcome]] = {}
+        self._inflight: dict[tuple[str, str], Future[Outcome | None]] = {}
         self._ready = False
 
     @property
@@ -154,7 +162,8 @@ class BlobTriggerListener:
         self._ready = True
 
     def _load_receipts(self) -> dict[tuple[str, str], _Receipt]:
-        # Read once per start; afterwards this process is the only writer (single instance).
+        # Read once per start; afterwards kept up to date by this instance's own writes and
+        # by what it reads under a receipt's lease (another instance's work).
         if self._receipts is None:
             base = f"blobreceipts/{self._host_id}/Host.Functions.{self.name}/"
             receipts: dict[tuple[str, str], _Receipt] = {}
@@ -171,8 +180,12 @@ class BlobTriggerListener:
             self._receipts = receipts
         return self._receipts
 
-    def scan(self) -> list[Future[Outcome]]:
-        """List the container once and start an invocation for each unprocessed blob version."""
+    def scan(self) -> list[Future[Outcome | None]]:
+        """List the container once and start an invocation for each unprocessed blob version.
+
+        A future's result is None when another instance had the blob version (its receipt
+        was leased, or already completed).
+        """
         self._prepare()
         container = self._service.get_container_client(self.path.container)
         receipts = self._load_receipts()
@@ -180,7 +193,7 @@ class BlobTriggerListener:
             blobs = list(container.list_blobs(name_starts_with=self.path.prefix or None))
         except ResourceNotFoundError:  # the container does not exist (yet): nothing to do
             return []
-        started: list[Future[Outcome]] = []
+        started: list[Future[Outcome | None]] = []
         for blob in blobs:
             values = self.path.match(blob.name)
             if values is None:
@@ -196,11 +209,50 @@ class BlobTriggerListener:
             started.append(future)
         return started
 
-    def _done(self, key: tuple[str, str], _future: Future[Outcome]) -> None:
+    def _done(self, key: tuple[str, str], _future: Future[Outcome | None]) -> None:
         with self._lock:
             self._inflight.pop(key, None)
 
-    def _process(self, blob: BlobProperties, values: Mapping[str, str]) -> Outcome:
+    def _claim(self, blob: BlobProperties) -> HeldLease | None:
+        """Lease the blob version's receipt; None when another instance has (or had) it."""
+        etag = str(blob.etag)
+        name = receipt_name(self._host_id, self.name, etag, self.path.container, blob.name)
+        receipt = ensure_blob(self._hosts, name, {"Completed": "false", "Attempts": "0"})
+        lease = try_lease(receipt, RECEIPT_LEASE_PERIOD)
+        if lease is None:
+            log.debug(
+                "Blob %s/%s is being processed by another instance.", self.path.container, blob.name
+            )
+            return None
+        meta = receipt.get_blob_properties(lease=lease).metadata or {}
+        current = _Receipt(
+            completed=meta.get("Completed", "true") == "true",
+            attempts=int(meta.get("Attempts", "0")),
+        )
+        with self._lock:
+            self._load_receipts()[(blob.name, etag.strip('"'))] = current
+        if current.completed:
+            lease.release()
+            return None
+        return HeldLease(lease, RECEIPT_LEASE_PERIOD, name)
+
+    def _process(self, blob: BlobProperties, values: Mapping[str, str]) -> Outcome | None:
+        container = self.path.container
+        try:
+            claim = self._claim(blob)
+        except Exception:  # storage trouble: the next scan tries again
+            log.exception(
+                "Leasing the receipt of %s/%s failed; retrying later.", container, blob.name
+            )
+            return None
+        if claim is None:
+            return None
+        try:
+            return self._invoke(blob, values, claim)
+        finally:
+            claim.release()
+
+    def _invoke(self, blob: BlobProperties, values: Mapping[str, str], claim: HeldLease) -> Outcome:
         container = self.path.container
         metadata = {
             **values,
@@ -224,7 +276,7 @@ class BlobTriggerListener:
             ),
         )
         try:
-            self._record(blob, outcome)
+            self._record(blob, outcome, claim)
         except Exception:  # storage trouble: no receipt, so the next scan tries again
             log.exception(
                 "Recording the receipt of %s/%s for %s failed; it will be processed again.",
@@ -234,7 +286,7 @@ class BlobTriggerListener:
             )
         return outcome
 
-    def _record(self, blob: BlobProperties, outcome: Outcome) -> None:
+    def _record(self, blob: BlobProperties, outcome: Outcome, claim: HeldLease) -> None:
         etag = str(blob.etag)
         key = (blob.name, etag.strip('"'))
         receipts = self._load_receipts()
@@ -261,6 +313,7 @@ class BlobTriggerListener:
             b"",
             overwrite=True,
             metadata={"Completed": str(completed).lower(), "Attempts": str(attempts)},
+            lease=claim.lease,
         )
         with self._lock:
             receipts[key] = _Receipt(completed=completed, attempts=attempts)

@@ -25,6 +25,7 @@ from devhost.host_config import HostConfig, load_host_config
 from devhost.http_server import HttpServer
 from devhost.indexing import FunctionSpec, index_app, load_functions
 from devhost.invoker import Invoker, Outcome
+from devhost.leases import ListenerLock
 from devhost.ncrontab import NCronSchedule, ScheduleError
 from devhost.queue_trigger import MIN_POLLING_INTERVAL, QueueTriggerListener, next_poll_delay
 from devhost.setting_refs import BindingConfigError, resolve_setting_refs
@@ -66,12 +67,15 @@ class DevHost:
         queue_lease_seconds: float = 60.0,
         host_id: str | None = None,
         clock: Clock = utc_now,
+        instance: str = "0",
     ) -> None:
         self.root = root
         self.settings: Mapping[str, str] = os.environ if settings is None else settings
         self.config = host_config or load_host_config(root / "host.json")
         self.functions = list(functions)
         self.host_id = host_id or default_host_id(self.settings)
+        # Which of several instances sharing this host id and storage account this is.
+        self.instance = instance
         self.blob_scan_interval = blob_scan_interval
         self.blobs: dict[str, BlobTriggerListener] = {}
         self.queues: dict[str, QueueTriggerListener] = {}
@@ -152,9 +156,28 @@ class DevHost:
                 run_on_startup=bool(trigger.get("runOnStartup")),
                 clock=self._clock,
                 status=self._timer_status(spec, schedule),
+                lock=self._listener_lock(spec),
             )
         else:
             self._http.append(invoker)
+
+    def _listener_lock(self, spec: FunctionSpec) -> ListenerLock | None:
+        """The singleton lock of a timer (in AzureWebJobsStorage, as the host keeps it)."""
+        try:
+            hosts = blob_service(DEFAULT_CONNECTION, self.settings, function=spec.name)
+        except BindingConfigError:
+            log.info(
+                "Timer '%s' runs without a singleton lock: %s is not set (one instance only).",
+                spec.name,
+                DEFAULT_CONNECTION,
+            )
+            return None
+        return ListenerLock(
+            hosts.get_container_client(HOSTS_CONTAINER),
+            self.host_id,
+            spec.name,
+            instance=self.instance,
+        )
 
     def _timer_status(self, spec: FunctionSpec, schedule: NCronSchedule) -> TimerStatusStore | None:
         use_monitor = spec.trigger.get("useMonitor")
@@ -175,11 +198,11 @@ class DevHost:
 
     def scan_blobs(self, function: str | None = None) -> list[Outcome]:
         """Scan each blob-triggered function's container once and wait for the invocations."""
-        futures: list[Future[Outcome]] = []
+        futures: list[Future[Outcome | None]] = []
         for name, listener in self.blobs.items():
             if function is None or name == function:
                 futures.extend(listener.scan())
-        return _results(futures)
+        return [o for o in _results(futures) if o is not None]
 
     def poll_queues(self, function: str | None = None) -> list[Outcome]:
         """Fetch one batch per queue-triggered function and wait for it to be processed."""
@@ -264,7 +287,7 @@ class DevHost:
             )
             self._spawn(f"timer-{timer.name}", timer.run, self._stop)
         log.info("%s", self.banner())
-        log.info("Host started (devhost, host id %s).", self.host_id)
+        log.info("Host started (devhost, host id %s, instance %s).", self.host_id, self.instance)
 
     def _spawn(self, name: str, target: Callable[..., None], *args: Any) -> None:
         thread = threading.Thread(target=target, args=args, name=name, daemon=True)

@@ -15,11 +15,14 @@ class _UtcFormatter(logging.Formatter):
         return f"{stamp}.{int(record.msecs):03d}Z"
 
 
-def configure_logging(level: int = logging.INFO) -> None:
-    """Send devhost and app logs to stdout, one line per record, app logs with their function."""
+def configure_logging(level: int = logging.INFO, *, prefix: str = "") -> None:
+    """Send devhost and app logs to stdout, one line per record, app logs with their function.
+
+    `prefix` starts every message (``[instance 1] `` when several instances share a console).
+    """
     handler = logging.StreamHandler(sys.stdout)
     handler.addFilter(FunctionLogFilter())
-    handler.setFormatter(_UtcFormatter("[%(asctime)s] %(function)s%(message)s"))
+    handler.setFormatter(_UtcFormatter(f"[%(asctime)s] {prefix}%(function)s%(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

@@ -2,6 +2,10 @@
 
 Runs happen on the listener's own thread, so a run that is still going delays the next
 one (which then starts late, with `past_due=True`); missed occurrences collapse into one.
+With a `ListenerLock` (several instances on one storage account) the listener is a
+singleton, as on the Functions host: only the instance holding the lock's blob lease runs
+the schedule; the others try to take it every `lock.retry` seconds, and the one that does
+starts from the next occurrence after catching up, like a freshly started host.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from azure.functions.timer import TimerRequest
 
 from devhost.invoker import Invoker, Outcome
+from devhost.leases import ListenerLock
 from devhost.ncrontab import NCronSchedule
 from devhost.timer_status import ScheduleStatus, TimerStatusStore
 
@@ -40,8 +45,10 @@ class TimerTriggerListener:
         run_on_startup: bool = False,
         clock: Clock = utc_now,
         status: TimerStatusStore | None = None,
+        lock: ListenerLock | None = None,
     ) -> None:
         self.invoker = invoker
+        self.lock = lock
         self.schedule = schedule
         self.run_on_startup = run_on_startup
         self.status = status
@@ -130,11 +137,43 @@ class TimerTriggerListener:
             log.exception("Writing the schedule status of %s failed", self.name)
 
     def run(self, stop: threading.Event) -> None:
-        """Loop until `stop` is set: fire at each occurrence."""
+        """Loop until `stop` is set: fire at each occurrence (holding the lock, if any)."""
+        try:
+            while not stop.is_set():
+                if self.lock is None or self._take_lock():
+                    self._run_schedule(stop)
+                elif stop.wait(self.lock.retry):
+                    return
+        finally:
+            if self.lock is not None:
+                self.lock.release()
+
+    def _take_lock(self) -> bool:
+        assert self.lock is not None
+        try:
+            taken = self.lock.try_acquire()
+        except Exception:  # storage trouble: no lock this time, try again later
+            log.exception("Taking the singleton lock of %s failed", self.name)
+            return False
+        if taken:
+            log.info(
+                "Singleton lock acquired (%s); this instance runs the schedule.", self.lock.name
+            )
+            # Start as a new host would: from the next occurrence, after catching up.
+            self.next_due = self.schedule.next_after(self._clock())
+        return taken
+
+    def _run_schedule(self, stop: threading.Event) -> None:
         self.catch_up()
         if self.run_on_startup:
             self.fire(startup=True)
         while not stop.is_set():
+            if self.lock is not None and not self.lock.holding:
+                log.warning(
+                    "Singleton lock of %s lost; this instance stops its schedule.", self.name
+                )
+                self.lock.release()
+                return
             delay = (self.next_due - self._clock()).total_seconds()
             if delay > 0 and stop.wait(min(delay, 1.0)):
                 return
