@@ -12,6 +12,7 @@ NODE_STAMP := node_modules/.installed
 PYTEST_ARGS ?=
 N ?= 1000
 FILE ?=
+INSTANCES ?= 1
 
 .PHONY: help setup test lint typecheck unit demo run upload bench samples clean
 
@@ -53,7 +54,7 @@ demo: setup
 	$(PYTHON) -m devhost.stack demo
 
 run: setup
-	$(PYTHON) -m devhost.stack run
+	$(PYTHON) -m devhost.stack run --instances $(INSTANCES)
 
 upload: setup
 	@test -n "$(FILE)" || { echo "usage: make upload FILE=path/to/recording.wav"; exit 2; }

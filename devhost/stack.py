@@ -62,7 +62,9 @@ def _raise_interrupt(signum: int, _frame: FrameType | None) -> None:
 # --- run --------------------------------------------------------------------------------
 
 
-def command_run(root: Path, *, run_dir: Path, port: int, engine: str, free_ports: bool) -> int:
+def command_run(
+    root: Path, *, run_dir: Path, port: int, engine: str, free_ports: bool, instances: int = 1
+) -> int:
     """Start everything and keep running until Ctrl+C or the app exits."""
     if stack_connection(run_dir) is not None:
         raise StackError(
@@ -95,7 +97,13 @@ def command_run(root: Path, *, run_dir: Path, port: int, engine: str, free_ports
         settings = effective_settings(file_settings(root), env)
         prepare_storage(settings)
         runner = choose_runner(os.environ.get("RUNNER", "auto"), find_func())
-        app = start_app(stack, root=root, env=env, runner=runner, port=port, log=None)
+        if instances > 1 and runner == "func":
+            raise StackError(
+                "--instances needs devhost (RUNNER=devhost): `func start` runs one instance"
+            )
+        app = start_app(
+            stack, root=root, env=env, runner=runner, port=port, log=None, instances=instances
+        )
         say(
             DropInstructions(
                 connection_string=azurite.connection_string,
@@ -188,6 +196,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     run.add_argument(
         "--free-ports", action="store_true", help="Azurite on free ports, not 10000-10002"
     )
+    run.add_argument(
+        "--instances",
+        type=int,
+        default=1,
+        help="devhost instances sharing the storage account (one Speech quota for all)",
+    )
     demo = sub.add_parser("demo", help="transcribe the sample calls end to end")
     demo.add_argument("--port", type=int, default=0, help="HTTP port of the app (0: free)")
     demo.add_argument("--samples", type=Path, default=None, help="default: <root>/samples")
@@ -227,6 +241,7 @@ def main(argv: list[str] | None = None) -> int:
                     port=args.port,
                     engine=args.engine,
                     free_ports=args.free_ports,
+                    instances=args.instances,
                 )
             if args.command == "demo":
                 return command_demo(

@@ -131,8 +131,10 @@ def start_app(
     runner: str,
     port: int,
     log: IO[str] | None,
+    instances: int = 1,
 ) -> ManagedProcess:
-    """Start the app with `func start` or devhost as a child process (own process group)."""
+    """Start the app with `func start` or devhost as a child process (own process group);
+    devhost as `instances` processes on one storage account when more than one."""
     if runner == "func":
         # Core Tools start the Python worker with the `python` on PATH: make it this venv's.
         ensure_local_settings(root / "local.settings.json")
@@ -152,6 +154,7 @@ def start_app(
             str(port),
             "--blob-scan-interval",
             "1",
+            *(["--instances", str(instances)] if instances > 1 else []),
         ]
     say(f"Starting the app with {'func start' if runner == 'func' else 'devhost'} ...")
     process = subprocess.Popen(
