@@ -21,7 +21,10 @@ from azure.data.tables import TableClient, TableServiceClient
 
 from devhost.services import PROJECT_ROOT, Azurite
 from shared.app_rate_limit import TableRateLimiter
-from shared.rate_limit import CallPurpose, RateLimit
+from shared.errors import SpeechThrottledError
+from shared.rate_limit import CallPurpose, RateLimit, RateLimitedError
+from shared.speech_client import SpeechClient
+from tests.conftest import EmulatorFactory
 
 LIMIT = RateLimit(12, 2.0)
 ENDPOINT = "http://127.0.0.1:1/quota-test"
@@ -115,3 +118,35 @@ def test_a_pause_in_one_process_stops_the_others(
     # And a new process sees it too.
     other = TableRateLimiter(table, ENDPOINT, LIMIT)
     assert other.wait_estimate(CallPurpose.STATUS) == pytest.approx(delay, abs=1.0)
+
+
+def test_a_429_seen_by_one_instance_pauses_the_other(
+    azurite: Azurite, table_name: str, speech_emulator_factory: EmulatorFactory
+) -> None:
+    """Two Speech clients, each with its own limiter on one table (two instances); the
+    emulator allows one call per 30 s, so the second call of the first client draws a 429."""
+    emulator = speech_emulator_factory("--engine", "scripted", "--rate-limit", "1/30")
+    table = TableClient.from_connection_string(azurite.connection_string, table_name=table_name)
+    limit = RateLimit(50, 10.0)  # far above the service's: only the 429 can stop the other
+
+    def instance() -> tuple[SpeechClient, TableRateLimiter]:
+        limiter = TableRateLimiter(table, emulator.endpoint, limit)
+        # Waits of more than 5 s are not slept on: the caller is told to defer.
+        client = SpeechClient(
+            emulator.endpoint, key=emulator.key, limiter=limiter, max_attempts=1, max_retry_wait=5.0
+        )
+        return client, limiter
+
+    (first, _), (second, second_limiter) = instance(), instance()
+    assert second_limiter.wait_estimate(CallPurpose.STATUS) == 0.0
+    first.transcription_locales()
+    with pytest.raises(SpeechThrottledError) as throttled:
+        first.transcription_locales()
+    retry_after = throttled.value.retry_after
+    assert retry_after is not None
+    assert retry_after > 5.0
+    # The other instance sent nothing and got no 429, yet it waits out the same pause.
+    assert second_limiter.wait_estimate(CallPurpose.STATUS) == pytest.approx(retry_after, abs=2.0)
+    with pytest.raises(RateLimitedError):
+        second.transcription_locales()  # refused by its limiter: nothing sent
+    assert second.request_count == 0
