@@ -265,7 +265,7 @@ def run_limiter(args: argparse.Namespace) -> dict[str, Any]:
                     "--table",
                     "benchquota",
                     "--endpoint",
-                    "http://bench.invalid/speech",
+                    "http://speech.invalid/bench",
                     "--limit",
                     args.limiter_limit,
                     "--grants",
