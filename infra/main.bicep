@@ -84,6 +84,11 @@ param errorContainerName string = 'transcription-errors'
 param jobsTableName string = 'transcriptionjobs'
 
 @minLength(3)
+@maxLength(63)
+@description('Table of the Speech quota every instance shares (SPEECH_QUOTA_TABLE).')
+param speechQuotaTableName string = 'speechquota'
+
+@minLength(3)
 @maxLength(57)
 @description('Queue that hands finished jobs to `complete` (COMPLETION_QUEUE); its -poison queue is created too.')
 param completionQueueName string = 'transcription-completions'
@@ -171,6 +176,7 @@ module storage 'modules/storage.bicep' = {
     ]
     tableNames: [
       jobsTableName
+      speechQuotaTableName
     ]
     vnetEnabled: vnetEnabled
     speechResourceId: speech.outputs.id
@@ -214,6 +220,8 @@ var baseAppSettings = {
   OUTPUT_CONTAINER: outputContainerName
   ERROR_CONTAINER: errorContainerName
   JOBS_TABLE: jobsTableName
+  // Flex Consumption scales each function out on its own instances: they share one quota.
+  SPEECH_QUOTA_TABLE: speechQuotaTableName
   COMPLETION_QUEUE: completionQueueName
   // Flex Consumption allows only the Event Grid source for blob triggers.
   BLOB_TRIGGER_SOURCE: 'EventGrid'

@@ -135,6 +135,7 @@ def test_container_table_and_queue_settings_follow_the_parameters():
             "outputContainerName": "calls-out",
             "errorContainerName": "calls-err",
             "jobsTableName": "calljobs",
+            "speechQuotaTableName": "callquota",
             "completionQueueName": "call-done",
             "pollSchedule": "0 */2 * * * *",
         },
@@ -146,6 +147,8 @@ def test_container_table_and_queue_settings_follow_the_parameters():
         "calls-err",
     )
     assert (settings.jobs_table, settings.completion_queue) == ("calljobs", "call-done")
+    assert settings.speech_quota_table == "callquota"
+    assert settings.speech_rate_limit_scope == "app"  # instances share one quota
     assert settings.poll_schedule == "0 */2 * * * *"
 
 
