@@ -19,6 +19,9 @@ from shared.app_rate_limit import (
     quota_row_key,
 )
 from shared.rate_limit import CallPurpose, RateLimit
+from shared.runtime import Runtime
+from shared.settings import Settings
+from shared.storage import StorageClients
 from tests.shared.test_rate_limit import FakeClock
 
 ENDPOINT = "http://127.0.0.1:9/speech"
@@ -180,3 +183,30 @@ def test_unreachable_storage_falls_back_to_the_process_window() -> None:
     clock.now += 30.0
     limiter.try_acquire(STATUS)
     assert limiter.storage_calls > calls  # then tried again
+
+
+@pytest.mark.parametrize(
+    ("values", "shared"),
+    [
+        ({}, True),  # the default: every instance shares the quota
+        ({"SPEECH_RATE_LIMIT_SCOPE": "process"}, False),
+        ({"SPEECH_RATE_LIMIT": "off"}, False),
+    ],
+)
+def test_the_runtime_shares_the_quota_as_the_settings_say(
+    azurite: Azurite, values: dict[str, str], shared: bool
+) -> None:
+    env = {
+        "AzureWebJobsStorage": azurite.connection_string,
+        "SPEECH_ENDPOINT": "http://127.0.0.1:9/",
+        "SPEECH_KEY": "k",
+        "SPEECH_QUOTA_TABLE": "quotawiring",
+        **values,
+    }
+    settings = Settings.from_env(env)
+    runtime = Runtime(settings, StorageClients.from_setting(env, settings.storage_connection))
+    limiter = runtime.speech_limiter
+    assert isinstance(limiter, TableRateLimiter) is shared
+    if isinstance(limiter, TableRateLimiter):
+        assert limiter.limit == settings.speech_rate_limit
+        assert "shared by every instance" in str(limiter)
