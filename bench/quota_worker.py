@@ -4,7 +4,7 @@
 storage connection string in ``QUOTA_CONNECTION``) prints ``ready``, waits for the file
 ``--go`` to exist (so that every worker starts together, on a condition, not a sleep),
 takes `--grants` slots of `--purpose` with `shared.app_rate_limit.TableRateLimiter`, and
-prints one JSON line: the wall-clock time of each grant, how long each `acquire` took,
+prints one JSON line: the time stamped on each grant, how long each immediate grant took,
 and the limiter's storage calls. ``--pause S`` records a 429 pause of S seconds first.
 
 Used by the integration tests (several processes never exceed the budget together; one
@@ -53,10 +53,12 @@ def main(argv: list[str] | None = None) -> int:
         started = time.perf_counter()
         if limiter.try_acquire(args.purpose) == 0.0:
             latencies.append(time.perf_counter() - started)
-            grants.append(time.time())
-        else:
+        else:  # a grant after waiting: its latency is the wait, not the limiter's cost
             limiter.acquire(args.purpose, max_wait=3600.0)
-            grants.append(time.time())  # a grant after waiting: its latency is the wait
+        # The time the slot was stamped with in the shared window (not when this process
+        # got round to looking at the clock again: a busy machine must not blur the check).
+        assert limiter.last_grant is not None
+        grants.append(limiter.last_grant)
     json.dump(
         {
             "grants": grants,

@@ -198,7 +198,8 @@ class TableRateLimiter:
     Thread-safe (one storage round trip at a time per object; `limiter_for` shares one
     per process). `clock` must be a wall clock shared by every instance (default
     ``time.time``); `sleep` is injectable like `RateLimiter`'s. `storage_calls` and
-    `grants` count table requests and slots given, for the benchmark.
+    `grants` count table requests and slots given, `last_grant` is the time stamped on the
+    latest slot (what the shared window holds), for tests and the benchmark.
     """
 
     def __init__(
@@ -225,6 +226,7 @@ class TableRateLimiter:
         self._lock = threading.Lock()
         self.storage_calls = 0
         self.grants = 0
+        self.last_grant: float | None = None  # the time stamped on the latest slot taken
 
     def __str__(self) -> str:
         return f"{self.limit} (shared by every instance)"
@@ -249,6 +251,7 @@ class TableRateLimiter:
                 return self._fallback.try_acquire(purpose)
             if delay == 0.0:
                 self.grants += 1
+                self.last_grant = now
                 # Mirrored so that a fallback starts from this instance's recent calls; it
                 # always has room (its calls are a subset of the shared window's).
                 self._fallback.try_acquire(purpose)
