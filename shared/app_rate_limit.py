@@ -332,7 +332,14 @@ class TableRateLimiter:
             return QuotaBudget()  # no call yet (a missing table is created on first write)
         except AzureError as exc:
             raise _StorageUnavailableError(f"read the shared Speech budget: {exc}") from exc
-        return QuotaBudget.from_entity(entity, _etag(entity.metadata))
+        etag = _etag(entity.metadata)
+        try:
+            return QuotaBudget.from_entity(entity, etag)
+        except (ValueError, TypeError) as exc:
+            # Not a row this module wrote (edited by hand?): start a fresh window over it
+            # rather than stop every Speech call; the next write replaces it (same ETag).
+            log.warning("the shared Speech budget row is unreadable (%s); starting afresh", exc)
+            return QuotaBudget(etag=etag)
 
     def _write(self, budget: QuotaBudget) -> QuotaBudget:
         """Store `budget` if the entity is still the version it was read as; the budget as

@@ -210,3 +210,16 @@ def test_the_runtime_shares_the_quota_as_the_settings_say(
     if isinstance(limiter, TableRateLimiter):
         assert limiter.limit == settings.speech_rate_limit
         assert "shared by every instance" in str(limiter)
+
+
+def test_an_unreadable_row_is_replaced_not_fatal(table: TableClient) -> None:
+    a, _, _ = pair(table, RateLimit(5, 10.0))
+    assert a.try_acquire(STATUS) == 0.0  # creates the table and the row
+    table.upsert_entity(
+        {"PartitionKey": PARTITION, "RowKey": quota_row_key(ENDPOINT), "Sent": b"\x00" * 5}
+    )
+    b = TableRateLimiter(table, ENDPOINT, RateLimit(5, 10.0), margin=0.0)
+    assert b.try_acquire(STATUS) == 0.0
+    assert not b.using_fallback
+    row = table.get_entity(PARTITION, quota_row_key(ENDPOINT))
+    assert len(QuotaBudget.from_entity(row, None).sent) == 1
