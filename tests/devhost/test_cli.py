@@ -11,6 +11,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from devhost.__main__ import instance_options, parse_args
+from devhost.instances import instance_argv
 from devhost.services import PROJECT_ROOT, wait_for
 from tests.devhost.conftest import APPS, Output
 
@@ -82,3 +84,18 @@ def test_devhost_command_reports_bad_settings_and_exits_2(tmp_path):
     assert process.returncode == 2
     assert "devhost cannot start" in process.stdout
     assert "not valid JSON" in process.stdout
+
+
+def test_instances_share_every_option_but_the_port() -> None:
+    args = parse_args(["--instances", "3", "--port", "7071", "--blob-scan-interval", "0.5"])
+    base = instance_options(args)
+    assert instance_argv(base, 2, 7071)[-4:] == ["--port", "7073", "--instance-index", "2"]
+    assert instance_argv(base, 2, 0)[-4:] == ["--port", "0", "--instance-index", "2"]
+    assert "--instances" not in base  # an instance never starts instances of its own
+    assert base[base.index("--blob-scan-interval") + 1] == "0.5"
+
+
+def test_instances_must_be_at_least_one(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        parse_args(["--instances", "0"])
+    assert "--instances must be at least 1" in capsys.readouterr().err
