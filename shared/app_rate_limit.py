@@ -223,6 +223,7 @@ class TableRateLimiter:
         self._fallback = RateLimiter(limit, clock=clock, sleep=sleep)
         self._fallback_until = 0.0
         self._cached: QuotaBudget | None = None
+        self._trust_cache = True
         self._lock = threading.Lock()
         self.storage_calls = 0
         self.grants = 0
@@ -299,7 +300,7 @@ class TableRateLimiter:
     def _take(self, purpose: CallPurpose, now: float) -> float:
         """One slot from the shared window (the lock held): 0.0, or the seconds to wait."""
         for _ in range(_MAX_RACES):
-            budget = self._cached or self._read()
+            budget = self._current()
             delay = budget.delay(purpose, now, self.limit, self._margin)
             if delay > 0.0:
                 # Safe from a stale copy: the truth has at least these calls and pause.
@@ -308,20 +309,36 @@ class TableRateLimiter:
                 self._cached = self._write(budget.with_call(purpose, now, self.limit, self._margin))
                 return 0.0
             except _LostRaceError:
-                self._cached = None  # somebody else wrote: read theirs, decide again
+                # Somebody else wrote: read theirs, decide again, and read before writing
+                # until our copy proves current again.
+                self._trust_cache = False
             now = self._clock()
         return _RACE_BACKOFF_S
 
+    def _current(self) -> QuotaBudget:
+        """The budget to decide on: the cached copy while nobody else seems to be writing
+        (a write from it then costs one storage call and a wait none), else a fresh read
+        (while instances contend, a write from a stale copy would only lose the race)."""
+        cached = self._cached
+        if cached is not None and self._trust_cache:
+            return cached
+        fresh = self._read()
+        # Unchanged since our own last copy: the others are quiet, trust the cache again
+        # (with no copy yet, start trusting: one instance alone never has to read first).
+        self._trust_cache = cached is None or fresh.etag == cached.etag
+        self._cached = fresh
+        return fresh
+
     def _raise_pause(self, until: float) -> None:
         for _ in range(_MAX_RACES):
-            budget = self._cached or self._read()
+            budget = self._current()
             if budget.paused_until >= until:
                 return
             try:
                 self._cached = self._write(replace(budget, paused_until=until))
                 return
             except _LostRaceError:
-                self._cached = None
+                self._trust_cache = False
         log.warning("could not record a Speech pause in the shared budget: too many races")
 
     def _read(self) -> QuotaBudget:
