@@ -14,9 +14,12 @@ storage instead, where every instance sees it:
   no rounding that would cost throughput.
 - **Optimistic concurrency.** Taking a slot is a read-decide-write with ``If-Match`` on
   the entity's ETag; a writer that lost the race re-reads and decides again. The last
-  entity read is cached: a grant is tried against it first (one storage operation when
-  nobody else wrote in between), and a "wait" computed from it needs no storage at all,
-  since a stale copy can only hold *fewer* calls and an *earlier* pause than the truth.
+  entity read is cached: while nobody else writes, a grant is tried against it directly
+  (one storage operation), and a "wait" computed from it needs no storage at all, since a
+  stale copy can only hold *fewer* calls and an *earlier* pause than the truth. After a
+  lost race the limiter reads before deciding, until a read finds the entity unchanged
+  since its own copy (under contention a write from a stale copy would only lose again:
+  a burst through 3 instances cost 2.1 storage operations per call this way, 3.4 without).
 - **A 429 pauses everyone.** `pause` raises ``PausedUntil`` in the entity (never
   lowers it); every other instance's next write then fails its ETag check, re-reads and
   sees the pause.
