@@ -122,6 +122,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     _load_local_settings(args.settings_file)
     rt = runtime_for(get_settings())
     try:
+        rt.ensure_resources()
         answer = run(rt, args)
     except OperatorRequestError as exc:
         print(f"{exc.message} {exc.what_to_do}", file=sys.stderr)

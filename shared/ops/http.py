@@ -49,8 +49,9 @@ def _error(exc: OperatorRequestError) -> func.HttpResponse:
     )
 
 
-def _answer(handler: Callable[[], func.HttpResponse]) -> func.HttpResponse:
+def _answer(rt: Runtime, handler: Callable[[], func.HttpResponse]) -> func.HttpResponse:
     try:
+        rt.ensure_resources()  # a fresh deployment has no table yet: an empty view, not a 500
         return handler()
     except OperatorRequestError as exc:
         return _error(exc)
@@ -92,12 +93,12 @@ def list_jobs(rt: Runtime, req: func.HttpRequest) -> func.HttpResponse:
         )
         return _json(page_.to_json())
 
-    return _answer(run)
+    return _answer(rt, run)
 
 
 def get_job(rt: Runtime, req: func.HttpRequest) -> func.HttpResponse:
     """``GET /api/jobs/{key}``"""
-    return _answer(lambda: _json(query.job_detail(rt, req.route_params.get("key", ""))))
+    return _answer(rt, lambda: _json(query.job_detail(rt, req.route_params.get("key", ""))))
 
 
 def post_retry(rt: Runtime, req: func.HttpRequest) -> func.HttpResponse:
@@ -115,12 +116,12 @@ def post_retry(rt: Runtime, req: func.HttpRequest) -> func.HttpResponse:
             202 if result.retried else 200,
         )
 
-    return _answer(run)
+    return _answer(rt, run)
 
 
 def get_stats(rt: Runtime, req: func.HttpRequest) -> func.HttpResponse:
     """``GET /api/stats?hours=24``"""
-    return _answer(lambda: _json(query.stats(rt, _int_param(req, "hours", 24))))
+    return _answer(rt, lambda: _json(query.stats(rt, _int_param(req, "hours", 24))))
 
 
 def get_status_page(rt: Runtime, req: func.HttpRequest) -> func.HttpResponse:
@@ -150,4 +151,4 @@ def get_status_page(rt: Runtime, req: func.HttpRequest) -> func.HttpResponse:
             headers={**_NO_STORE, "Content-Security-Policy": page.content_security_policy(nonce)},
         )
 
-    return _answer(run)
+    return _answer(rt, run)
