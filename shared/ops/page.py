@@ -55,6 +55,7 @@ td.num { text-align: right; }
 button { font: inherit; padding: .2rem .7rem; cursor: pointer; }
 button:focus-visible { outline: 3px solid #1565c0; outline-offset: 2px; }
 #retry-status { min-height: 1.5rem; font-weight: 600; }
+#reasons { margin-top: 1.5rem; }
 """
 
 # Posts to jobs/<key>/retry next to this page (/api/status -> /api/jobs/...), forwarding
