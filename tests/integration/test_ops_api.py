@@ -141,6 +141,7 @@ def test_retry_refusals_and_a_retry_that_ends_in_transcripts(app: App) -> None:
     first = app.api.post(f"/api/jobs/{key}/retry")
     assert first.status_code == 202, first.text
     assert first.json()["retried"] is True
+    assert error_report_name(name) not in app.names(errors)  # the old outcome is gone
     again = app.api.post(f"/api/jobs/{key}/retry")
     assert again.status_code == 200  # idempotent: no second attempt
     assert again.json()["retried"] is False
