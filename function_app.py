@@ -16,6 +16,9 @@ The functions:
 * ``doctor``   HTTP trigger on ``/api/doctor`` (admin key): the preflight of
   ``python -m shared.doctor`` run inside the app, with its identity and network, as JSON
   (`shared.doctor.http`).
+* ``ops_jobs``, ``ops_job``, ``ops_retry``, ``ops_stats``, ``ops_status``: the operator view
+  (function key): ``GET /api/jobs``, ``GET /api/jobs/{key}``, ``POST /api/jobs/{key}/retry``,
+  ``GET /api/stats``, and the HTML status page ``GET /api/status`` (`shared.ops.http`).
 
 Settings are validated when this module is imported, which is when the Functions worker
 indexes the app: a missing or malformed setting raises `ConfigurationError` naming it, the
@@ -144,3 +147,58 @@ def doctor(req: func.HttpRequest) -> func.HttpResponse:
     from shared.doctor.http import handle_http_request  # noqa: PLC0415 - lazy: lean cold start
 
     return handle_http_request(req)
+
+
+# The operator view. Function keys, not anonymous: it lists recording names (user data) and
+# can start work. The status page forwards its own `code` to the retry API.
+_OPS_AUTH = func.AuthLevel.FUNCTION
+
+
+@app.function_name("ops_jobs")
+@app.route(route="jobs", methods=["GET"], auth_level=_OPS_AUTH)
+def ops_jobs(req: func.HttpRequest) -> func.HttpResponse:
+    """Jobs newest first: ``?state=&prefix=&since=&limit=&continuation=``."""
+    from shared.ops import http  # noqa: PLC0415 - lazy: lean cold start
+    from shared.runtime import runtime_for  # noqa: PLC0415
+
+    return http.list_jobs(runtime_for(get_settings()), req)
+
+
+@app.function_name("ops_job")
+@app.route(route="jobs/{key}", methods=["GET"], auth_level=_OPS_AUTH)
+def ops_job(req: func.HttpRequest) -> func.HttpResponse:
+    """One job in full, with its transitions and outputs; 404 for an unknown key."""
+    from shared.ops import http  # noqa: PLC0415 - lazy: lean cold start
+    from shared.runtime import runtime_for  # noqa: PLC0415
+
+    return http.get_job(runtime_for(get_settings()), req)
+
+
+@app.function_name("ops_retry")
+@app.route(route="jobs/{key}/retry", methods=["POST"], auth_level=_OPS_AUTH)
+def ops_retry(req: func.HttpRequest) -> func.HttpResponse:
+    """A new attempt for a failed job (idempotent); 409 with the reason for other states."""
+    from shared.ops import http  # noqa: PLC0415 - lazy: lean cold start
+    from shared.runtime import runtime_for  # noqa: PLC0415
+
+    return http.post_retry(runtime_for(get_settings()), req)
+
+
+@app.function_name("ops_stats")
+@app.route(route="stats", methods=["GET"], auth_level=_OPS_AUTH)
+def ops_stats(req: func.HttpRequest) -> func.HttpResponse:
+    """Counts, throughput, turnaround, audio hours, failure reasons: ``?hours=24``."""
+    from shared.ops import http  # noqa: PLC0415 - lazy: lean cold start
+    from shared.runtime import runtime_for  # noqa: PLC0415
+
+    return http.get_stats(runtime_for(get_settings()), req)
+
+
+@app.function_name("ops_status")
+@app.route(route="status", methods=["GET"], auth_level=_OPS_AUTH)
+def ops_status(req: func.HttpRequest) -> func.HttpResponse:
+    """The status page: one self-contained HTML document."""
+    from shared.ops import http  # noqa: PLC0415 - lazy: lean cold start
+    from shared.runtime import runtime_for  # noqa: PLC0415
+
+    return http.get_status_page(runtime_for(get_settings()), req)

@@ -19,6 +19,7 @@ from devhost.stack_config import (
     choose_runner,
     effective_settings,
     find_func,
+    status_page_url,
 )
 from devhost.stack_services import (
     file_settings,
@@ -195,5 +196,9 @@ def command_demo(
             say(tail(run_dir / "app.log"))
             return 1
         say(f"All {len(samples)} recordings transcribed.")
+        say(
+            "Every job, its history and failures, with a retry button: run `make run` "
+            f"and open {status_page_url()}"
+        )
         return 0
     return 0

@@ -34,6 +34,7 @@ from devhost.services import (
     ServiceError,
 )
 from devhost.stack_config import (
+    RUN_PORT,
     DropInstructions,
     StackError,
     child_environment,
@@ -112,6 +113,7 @@ def command_run(
                 error_container=settings["ERROR_CONTAINER"],
                 default_ports=(azurite.blob_port, azurite.queue_port, azurite.table_port)
                 == DEFAULT_AZURITE_PORTS,
+                port=port,
             ).render()
         )
         app.process.wait()  # until the app exits, or Ctrl+C/SIGTERM unwinds the stack
@@ -191,7 +193,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="start everything; Ctrl+C stops it")
-    run.add_argument("--port", type=int, default=7071)
+    run.add_argument("--port", type=int, default=RUN_PORT)
     run.add_argument("--engine", choices=ENGINES, default="sphinx", help="Speech engine")
     run.add_argument(
         "--free-ports", action="store_true", help="Azurite on free ports, not 10000-10002"

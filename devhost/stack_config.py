@@ -21,6 +21,12 @@ DEFAULT_NAMES = {
     "ERROR_CONTAINER": "transcription-errors",
 }
 RUNNERS = ("auto", "func", "devhost")
+RUN_PORT = 7071  # the app's HTTP port under `make run` (as `func start`'s default)
+
+
+def status_page_url(port: int = RUN_PORT) -> str:
+    """The operator status page of the app served on `port` (`shared.ops`)."""
+    return f"http://localhost:{port}/api/status"
 
 
 class StackError(RuntimeError):
@@ -78,6 +84,7 @@ class DropInstructions:
     output_container: str
     error_container: str
     default_ports: bool
+    port: int = RUN_PORT
 
     def render(self) -> str:
         """The text shown after start-up."""
@@ -101,6 +108,8 @@ class DropInstructions:
                 "(transcript.txt, transcript.json, channel_N.json, subtitles); "
                 f"failures as <recording name>.json in '{self.error_container}'.",
                 f"CONN (Azurite's public development account): {self.connection_string}",
+                f"Status page (every job, failures with a retry button, 24 h charts): "
+                f"{status_page_url(self.port)}",
                 "Press Ctrl+C to stop everything.",
                 "",
             ]

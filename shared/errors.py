@@ -4,6 +4,8 @@
     ├── ConfigurationError         a setting is missing or malformed (raised at start-up)
     ├── InputRejectedError         the recording cannot be transcribed; permanent, has reason_code
     ├── JobConflictError           a conditional table update lost a race (ETag changed)
+    ├── OperatorRequestError       an operator-view request cannot be answered as asked
+    │                              (bad filter, unknown job, a retry its state refuses)
     ├── StorageTransientError      Storage answered 429/5xx or could not be reached; retry later
     ├── ResultsNotReadableError    a result file without SAS cannot be read as configured
     │   └── ResultsAccessDeniedError   the results account refused the app (403); may heal
@@ -73,6 +75,22 @@ class InputRejectedError(TranscriptionAppError):
 
 class JobConflictError(TranscriptionAppError):
     """A conditional update of a job record failed: another run changed it first."""
+
+
+class OperatorRequestError(TranscriptionAppError):
+    """An operator-view request (API, status page, CLI) that cannot be answered as asked.
+
+    `status` is the HTTP status it maps to (400 bad filter, 404 unknown job, 409 a retry the
+    job's state refuses); `code` a stable name; the message says what and why, `what_to_do`
+    what to do. Never retryable as is.
+    """
+
+    def __init__(self, status: int, code: str, message: str, what_to_do: str) -> None:
+        self.status = status
+        self.code = code
+        self.message = message
+        self.what_to_do = what_to_do
+        super().__init__(f"{code}: {message} {what_to_do}")
 
 
 class StorageTransientError(TranscriptionAppError):

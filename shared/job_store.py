@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, Final
 
@@ -25,6 +25,7 @@ from azure.core.exceptions import (
 )
 from azure.data.tables import EdmType, EntityProperty, TableClient, UpdateMode
 
+from shared import job_history
 from shared.errors import JobConflictError
 from shared.jobs import JobRecord, JobState, describe
 from shared.storage import storage_errors
@@ -70,6 +71,11 @@ _PROPS: Final = {
     "outputs_written": "OutputsWritten",
 }
 _INT_FIELDS: Final = ("blob_size", "attempts", "channels")
+_HISTORY: Final = "History"
+
+# Told about every state change the store wrote: (the record before, or None for a new job;
+# the record written). `shared.ops.recorder` keeps the list index and hourly counters with it.
+ChangeObserver = Callable[[JobRecord | None, JobRecord], None]
 _MAX_STRING = 30_000  # a Table string property holds 64 KiB (32K UTF-16 characters)
 
 
@@ -92,6 +98,8 @@ def to_entity(record: JobRecord) -> dict[str, Any]:
         elif isinstance(value, str) and len(value) > _MAX_STRING:
             value = value[:_MAX_STRING]
         entity[prop] = value
+    if record.history:
+        entity[_HISTORY] = job_history.encode(record.history)
     return entity
 
 
@@ -113,7 +121,8 @@ def from_entity(entity: Mapping[str, Any], etag: str | None = None) -> JobRecord
         elif field == "state":
             value = JobState(value)
         values[field] = value
-    return JobRecord(key=str(entity["RowKey"]), version=etag, **values)
+    history = job_history.decode(entity.get(_HISTORY))
+    return JobRecord(key=str(entity["RowKey"]), version=etag, history=history, **values)
 
 
 def _utc(value: datetime) -> datetime:
@@ -132,18 +141,26 @@ def _etag_of(entity: Mapping[str, Any]) -> str | None:
 class JobStore:
     """Job records in one table. Storage failures surface as `StorageTransientError`."""
 
-    def __init__(self, table: TableClient) -> None:
+    def __init__(self, table: TableClient, observer: ChangeObserver | None = None) -> None:
         self._table = table
+        self._observer = observer
+
+    def observe(self, observer: ChangeObserver | None) -> None:
+        """Tell `observer` about every state change written from now on (None: nobody)."""
+        self._observer = observer
 
     def create(self, record: JobRecord) -> JobRecord | None:
         """Insert a new job; None when a job with this key already exists."""
+        record = _with_transition(record)
         try:
             with storage_errors("create job"):
                 meta = self._table.create_entity(_with_int64(to_entity(record)))
         except ResourceExistsError:
             return None
         log.info("%s: created in state %s", describe(record), record.state)
-        return _versioned(record, meta)
+        created = _versioned(record, meta)
+        self._notify(None, created)
+        return created
 
     def get(self, key: str) -> JobRecord | None:
         """The job with `key`, or None."""
@@ -161,6 +178,9 @@ class JobStore:
         """
         if previous.version is None:
             raise ValueError(f"{describe(previous)}: cannot update a record that was never read")
+        changed = previous.state != record.state
+        if changed:
+            record = _with_transition(record)
         try:
             with storage_errors("update job"):
                 meta = self._table.update_entity(
@@ -174,11 +194,28 @@ class JobStore:
                 f"{describe(record)}: changed by another run (wanted {previous.state} -> "
                 f"{record.state})"
             ) from exc
-        if previous.state != record.state:
+        saved = _versioned(record, meta)
+        if changed:
             log.info("%s: %s -> %s", describe(record), previous.state, record.state)
+            self._notify(previous, saved)
         else:
             log.debug("%s: updated in state %s", describe(record), record.state)
-        return _versioned(record, meta)
+        return saved
+
+    def _notify(self, previous: JobRecord | None, record: JobRecord) -> None:
+        # Bookkeeping for the operator view must never fail the job: the write above is what
+        # counts, and `python -m shared.ops reindex` rebuilds whatever an observer missed.
+        if self._observer is None:
+            return
+        try:
+            self._observer(previous, record)
+        except Exception as exc:  # noqa: BLE001 - any failure here is only logged
+            log.warning(
+                "%s: operator-view bookkeeping failed (%r); the job is unaffected, run "
+                "`python -m shared.ops reindex` to rebuild the stats",
+                describe(record),
+                exc,
+            )
 
     def active(self) -> list[JobRecord]:
         """Every job that still needs work, in one (paged) table query.
@@ -194,6 +231,11 @@ class JobStore:
                 except (KeyError, TypeError, ValueError) as exc:
                     log.error("job=%s: unreadable job row skipped: %r", entity.get("RowKey"), exc)
         return records
+
+
+def _with_transition(record: JobRecord) -> JobRecord:
+    entry = job_history.Transition(record.state.value, record.updated, record.error_code)
+    return dataclasses.replace(record, history=job_history.append(record.history, entry))
 
 
 def _with_int64(entity: dict[str, Any]) -> dict[str, Any]:

@@ -34,10 +34,12 @@ from enum import StrEnum
 from typing import Final
 
 from shared.errors import TranscriptionAppError
+from shared.job_history import Transition
 
 __all__ = [
     "ACTIVE_STATES",
     "KEY_PREFIX",
+    "RETRY_CODE",
     "TERMINAL_STATES",
     "TRANSITIONS",
     "Event",
@@ -61,6 +63,7 @@ __all__ = [
     "outputs_saved",
     "reject",
     "renew_lease",
+    "retry",
     "submitted",
     "with_audio",
 ]
@@ -102,6 +105,7 @@ class Event(StrEnum):
     DEFERRED = "deferred"
     REJECTED = "rejected"
     FAILED = "failed"
+    RETRY = "retry"
 
 
 _S = JobState
@@ -120,6 +124,9 @@ TRANSITIONS: Final[dict[Event, tuple[frozenset[JobState], JobState | None]]] = {
     # The input itself can turn out unusable at any stage (e.g. overwritten by a newer upload).
     Event.REJECTED: (ACTIVE_STATES, _S.REJECTED),
     Event.FAILED: (ACTIVE_STATES, _S.FAILED),
+    # An operator asked for a new attempt (`shared.ops.retry`): the only way out of a
+    # terminal state, and only out of `failed` (done and rejected are final).
+    Event.RETRY: (frozenset({_S.FAILED}), _S.DEFERRED),
 }
 
 
@@ -171,6 +178,8 @@ class JobRecord:
     # Completing: every output is written, only the server-side DELETE is left (it was
     # throttled or failed); a later completion run just deletes and marks the job done.
     outputs_written: bool = False
+    # The last transitions (`shared.job_history`), appended by the store on each state change.
+    history: tuple[Transition, ...] = ()
     version: str | None = None
 
     @property
@@ -435,3 +444,31 @@ def with_audio(
 def attempts_left(record: JobRecord, max_attempts: int) -> bool:
     """True when the job may be submitted once more under MAX_JOB_ATTEMPTS."""
     return record.attempts < max_attempts
+
+
+# The reason code a job carries from an operator's retry until its next outcome.
+RETRY_CODE: Final = "RetryRequested"
+
+
+def retry(record: JobRecord, *, now: datetime, timeout: timedelta) -> JobRecord:
+    """A new attempt for a `failed` job: deferred and due at once, the poller submits it.
+
+    Attempts start again from zero and the deadline from now (the operator fixed the cause,
+    or judged the failure transient); the earlier failure stays in the history.
+    """
+    return _move(
+        record,
+        Event.RETRY,
+        now,
+        next_check_at=now,
+        deadline=now + timeout,
+        attempts=0,
+        finished_at=None,
+        error_code=RETRY_CODE,
+        error_message=f"retry requested after: {record.error_code} {record.error_message}".strip(),
+        needs_lookup=False,
+        outputs_written=False,
+        transcription_id="",
+        transcription_url="",
+        service_status="",
+    )

@@ -21,6 +21,7 @@ from shared.app_rate_limit import quota_limiter
 from shared.content_urls import ContentUrls, content_urls_for
 from shared.job_store import JobStore
 from shared.jobs import deployment_tag
+from shared.ops.recorder import Recorder
 from shared.results_reader import ResultsReader
 from shared.speech_client import SpeechClient
 from shared.speech_transport import normalize_endpoint
@@ -58,7 +59,9 @@ class Runtime:
         self.settings = settings
         self.storage = storage
         self.clock = clock
-        self.store = JobStore(storage.table_client(settings.jobs_table))
+        table = storage.table_client(settings.jobs_table)
+        # The operator view's index and hourly counters follow every state change written.
+        self.store = JobStore(table, observer=Recorder(table, self.speech_request_count))
         # In identity mode no SAS signer exists at all: nothing can sign by mistake.
         self.content_urls: ContentUrls = content_urls_for(settings, storage.blob)
         self.results = ResultsReader(
@@ -92,6 +95,11 @@ class Runtime:
             normalize_endpoint(settings.speech_endpoint),
             settings.speech_rate_limit,
         )
+
+    def speech_request_count(self) -> int:
+        """Requests this process sent to Speech so far (0 before the client exists)."""
+        speech = self._speech
+        return speech.request_count if speech is not None else 0
 
     def _download(self, content_url: str) -> bytes:
         # Looked up at each call: the Speech client is created lazily.

@@ -64,7 +64,15 @@ def only(bindings: list[dict[str, Any]]) -> dict[str, Any]:
 
 def test_functions_with_setting_references(monkeypatch: pytest.MonkeyPatch) -> None:
     fns = index(monkeypatch, CONFIGURED)
-    assert set(fns) == {"submit", "poll", "complete", "sweep", "speech_webhook", "doctor"}
+    assert set(fns) == {
+        "submit",
+        "poll",
+        "complete",
+        "sweep",
+        "speech_webhook",
+        "doctor",
+        *OPS_ROUTES,
+    }
 
     submit = only(fns["submit"][0])
     assert submit["type"] == "blobTrigger"
@@ -100,6 +108,22 @@ def test_functions_with_setting_references(monkeypatch: pytest.MonkeyPatch) -> N
     assert [m.upper() for m in doctor["methods"]] == ["GET"]
     # The report names endpoints, accounts and identities: the master key only.
     assert doctor["authLevel"] == "ADMIN"
+
+    # The operator view lists recording names and starts retries: function keys, never open.
+    for name, (route, method) in OPS_ROUTES.items():
+        trigger = next(b for b in fns[name][0] if b["type"] == "httpTrigger")
+        assert trigger["route"] == route
+        assert [m.upper() for m in trigger["methods"]] == [method]
+        assert trigger["authLevel"] == "FUNCTION"
+
+
+OPS_ROUTES = {
+    "ops_jobs": ("jobs", "GET"),
+    "ops_job": ("jobs/{key}", "GET"),
+    "ops_retry": ("jobs/{key}/retry", "POST"),
+    "ops_stats": ("stats", "GET"),
+    "ops_status": ("status", "GET"),
+}
 
 
 def test_blob_parameter_is_the_sdk_type(monkeypatch: pytest.MonkeyPatch) -> None:

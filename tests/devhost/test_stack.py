@@ -100,6 +100,8 @@ def test_demo_transcribes_every_sample_and_stops_everything(tmp_path):
     assert "Agent:" in out
     assert "Customer:" in out
     assert "All 2 recordings transcribed." in out
+    # It ends with where to look next: the status page of `make run`.
+    assert out.rstrip().splitlines()[-1].endswith("http://localhost:7071/api/status")
     leftovers = [
         p.info["pid"]
         for p in psutil.process_iter(["pid", "cmdline"])

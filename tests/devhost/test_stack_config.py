@@ -66,5 +66,7 @@ def test_drop_instructions_name_every_way_in():
     assert "(Emulator - Default Ports)" in text
     assert "CONNSTR" in text
     assert [ext for ext in ALLOWED_EXTENSIONS if ext not in text] == []  # every accepted one
-    other = DropInstructions("C", "a", "b", "c", default_ports=False).render()
+    assert "http://localhost:7071/api/status" in text  # the status page
+    other = DropInstructions("C", "a", "b", "c", default_ports=False, port=8080).render()
     assert "Connection string" in other
+    assert "http://localhost:8080/api/status" in other

@@ -248,7 +248,7 @@ class Pipeline:
 
     def records(self) -> list[Any]:
         """Every job row in the table."""
-        return list(self.table.list_entities())
+        return list(self.table.query_entities("PartitionKey eq 'job'"))
 
     def record_for(self, name: str) -> Any:
         """The single job row of input `name`."""

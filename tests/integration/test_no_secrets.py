@@ -16,6 +16,7 @@ refusing a wrong key, no results connection).
 from __future__ import annotations
 
 import base64
+import json
 import logging
 import re
 import secrets
@@ -25,6 +26,7 @@ from datetime import timedelta
 from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
 
+import azure.functions as func
 import pytest
 from azure.core.credentials import AccessToken
 
@@ -260,6 +262,35 @@ def test_a_full_run_leaks_no_secret(
     outputs = "\n".join(pipeline.output(n).decode("utf-8") for n in pipeline.outputs())
     assert _leaks(outputs, forbidden) == []
     assert repr(rt.settings).count(SPEECH_KEY) == 0
+    operator_view = _operator_view(pipeline)
+    assert "secret/fails.wav" in operator_view  # the views really describe this run
+    assert _leaks(operator_view, forbidden) == []
+    assert "sig=" not in operator_view
+
+
+def _operator_view(pipeline: Pipeline) -> str:
+    """Every answer of the operator view (API, page, CLI-equivalent queries) for this run."""
+    call = pipeline.functions
+    texts: list[str] = []
+
+    def get(name: str, url: str, **route: str) -> str:
+        request = func.HttpRequest(method="GET", url=url, body=b"", route_params=route)
+        response = call[name](req=request)
+        assert response.status_code == 200, response.get_body()
+        return str(response.get_body().decode("utf-8"))
+
+    listed = json.loads(get("ops_jobs", "/api/jobs"))
+    texts.append(json.dumps(listed))
+    for job in listed["jobs"]:
+        texts.append(get("ops_job", f"/api/jobs/{job['key']}", key=job["key"]))
+    texts.append(get("ops_stats", "/api/stats"))
+    texts.append(get("ops_status", "/api/status"))
+    failed = next(j for j in listed["jobs"] if j["state"] == "failed")
+    retry = func.HttpRequest(
+        method="POST", url="/api/jobs/x/retry", body=b"", route_params={"key": failed["key"]}
+    )
+    texts.append(call["ops_retry"](req=retry).get_body().decode("utf-8"))
+    return "\n".join(texts)
 
 
 def _settle(pipe: Pipeline, rt: Runtime) -> dict[str, str]:

@@ -115,3 +115,53 @@ def test_an_unreadable_row_does_not_stop_the_active_query(store: JobStore) -> No
         {"PartitionKey": "job", "RowKey": "tj-broken", "Active": True, "State": "exploded"}
     )
     assert [r.key for r in store.active()] == [good.key]
+
+
+def test_history_round_trips_and_is_capped() -> None:
+    from shared import job_history  # noqa: PLC0415
+
+    history: tuple[job_history.Transition, ...] = ()
+    for i in range(50):
+        entry = job_history.Transition("deferred", T0 + timedelta(minutes=i), "Throttled")
+        history = job_history.append(history, entry)
+    assert len(history) == job_history.HISTORY_CAP
+    assert history[0].at == T0  # how the job started is kept
+    assert history[-1].at == T0 + timedelta(minutes=49)  # and the latest
+    full = dataclasses.replace(record(), history=history)
+    assert from_entity(to_entity(full)).history == history
+    assert job_history.decode("not json") == ()
+
+
+@pytest.mark.integration
+def test_state_changes_are_recorded_and_observed(store: JobStore) -> None:
+    seen: list[tuple[JobState | None, JobState]] = []
+
+    def observer(before: jobs.JobRecord | None, after: jobs.JobRecord) -> None:
+        seen.append((before.state if before else None, after.state))
+
+    store.observe(observer)
+    created = store.create(record())
+    assert created is not None
+    later = T0 + timedelta(minutes=1)
+    claimed = store.save(created, jobs.claim(created, now=later, lease=timedelta(minutes=5)))
+    failed = store.save(
+        claimed, jobs.fail(claimed, now=later, error_code="TimedOut", error_message="late")
+    )
+    fetched = store.get(failed.key)
+    assert fetched is not None
+    assert [(t.state, t.code) for t in fetched.history] == [
+        ("received", ""),
+        ("failed", "TimedOut"),  # a claim is no state change: not recorded
+    ]
+    assert seen == [(None, JobState.RECEIVED), (JobState.RECEIVED, JobState.FAILED)]
+
+
+@pytest.mark.integration
+def test_a_failing_observer_never_fails_the_write(store: JobStore) -> None:
+    def broken(before: object, after: object) -> None:
+        raise RuntimeError("counter table unavailable")
+
+    store.observe(broken)
+    created = store.create(record("other.wav"))
+    assert created is not None
+    assert store.get(created.key) == created

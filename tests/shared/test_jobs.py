@@ -58,6 +58,7 @@ APPLY: dict[Event, Callable[[JobRecord], JobRecord]] = {
     ),
     Event.REJECTED: lambda r: jobs.reject(r, now=T0, reason_code="NotAudio", reason="text"),
     Event.FAILED: lambda r: jobs.fail(r, now=T0, error_code="TimedOut", error_message="late"),
+    Event.RETRY: lambda r: jobs.retry(r, now=T0, timeout=timedelta(hours=30)),
 }
 
 
@@ -82,8 +83,12 @@ def test_transition_table_is_enforced(state: JobState, event: Event) -> None:
 
 
 @pytest.mark.parametrize("state", sorted(TERMINAL_STATES))
-def test_terminal_states_accept_no_event(state: JobState) -> None:
+def test_terminal_states_accept_no_event_but_an_operator_retry_of_a_failure(
+    state: JobState,
+) -> None:
     for event in Event:
+        if event is Event.RETRY and state is JobState.FAILED:
+            continue
         with pytest.raises(IllegalTransitionError):
             APPLY[event](in_state(state))
 
@@ -249,3 +254,24 @@ def test_deployment_tag_names_account_and_input_container() -> None:
     assert tag == "speech-batch-functions: acct/audio-input"
     assert tag != jobs.deployment_tag("acct", "other-input")
     assert tag != jobs.deployment_tag("other", "audio-input")
+
+
+def test_retry_gives_a_failed_job_a_fresh_attempt_due_now() -> None:
+    failed = in_state(
+        JobState.FAILED,
+        attempts=3,
+        finished_at=T0,
+        error_code="OutOfAttempts",
+        transcription_id="t",
+    )
+    later = T0 + timedelta(days=2)
+    retried = jobs.retry(failed, now=later, timeout=timedelta(hours=30))
+    assert retried.state is JobState.DEFERRED
+    assert retried.is_active
+    assert jobs.is_due(retried, later)
+    assert retried.attempts == 0
+    assert retried.deadline == later + timedelta(hours=30)
+    assert retried.finished_at is None
+    assert retried.transcription_id == ""
+    assert retried.error_code == jobs.RETRY_CODE
+    assert "OutOfAttempts" in retried.error_message

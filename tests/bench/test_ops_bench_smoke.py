@@ -1,0 +1,57 @@
+"""Smoke run of `python -m bench.ops_bench` on a few hundred jobs: the contract of its output."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from devhost.services import PROJECT_ROOT
+
+pytestmark = pytest.mark.integration
+
+QUESTIONS = {
+    "stats_24h",
+    "stats_7d",
+    "jobs_newest_50",
+    "jobs_failed_50",
+    "jobs_failed_24h",
+    "jobs_running_50",
+    "jobs_prefix_50",
+    "jobs_page_20_deep",
+    "show_one",
+    "status_page",
+}
+
+
+def test_ops_bench_times_every_question() -> None:
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench.ops_bench",
+            "--jobs",
+            "400",
+            "--repeat",
+            "1",
+            "--writes",
+            "5",
+        ],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(proc.stdout)
+    assert result["jobs"] == 400
+    assert set(result["timings"]) == QUESTIONS
+    for name, timing in result["timings"].items():
+        assert timing["median_ms"] > 0, name
+    assert result["timings"]["jobs_newest_50"]["items"] == 50
+    # stats counts what the synthetic jobs add up to: most of them are done
+    assert result["timings"]["stats_7d"]["items"] > 300
+    assert set(result["ms_per_state_change"]) == {"store_only", "store_and_recorder"}
