@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
+from shared.batch_store import BatchStore
 from shared.content_urls import ContentUrls, content_urls_for
 from shared.job_store import JobStore
 from shared.jobs import deployment_tag
@@ -56,6 +57,7 @@ class Runtime:
         self.storage = storage
         self.clock = clock
         self.store = JobStore(storage.table_client(settings.jobs_table))
+        self.batches = BatchStore(storage.table_client(settings.jobs_table))
         # In identity mode no SAS signer exists at all: nothing can sign by mistake.
         self.content_urls: ContentUrls = content_urls_for(settings, storage.blob)
         self.results = ResultsReader(
