@@ -5,6 +5,8 @@ blob version finds it and does nothing. The header is checked with ranged reads 
 whole recording); bad input ends as `rejected` with an error report and the function
 succeeds (bad input must not go to the poison queue). Speech throttling and transient
 errors defer the job for the poller to resubmit; permanent errors fail it with a report.
+While recordings arrive faster than they can be submitted singly (`shared.batch_admission`),
+a new one is queued instead, to share a Speech job with others (`shared.batcher`).
 """
 
 from __future__ import annotations
@@ -12,12 +14,13 @@ from __future__ import annotations
 import logging
 import random
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from azure.core.exceptions import ResourceModifiedError, ResourceNotFoundError
 
 from shared import jobs
 from shared.audio_header import sniff_audio
+from shared.batch_admission import batching_enabled, queue_job, submit_singly
 from shared.errors import (
     InputRejectedError,
     JobConflictError,
@@ -49,6 +52,7 @@ __all__ = [
     "handle_new_blob",
     "job_lease",
     "resume_job",
+    "submit_body",
     "submit_job",
 ]
 
@@ -194,6 +198,9 @@ def submit_job(
         adopted = _adopt_earlier_submission(rt, record)
         if adopted is not None:
             return adopted
+    if record.state is JobState.RECEIVED and not submit_singly(rt):
+        # Arrivals outpace single submissions: share a Speech job (`shared.batcher`).
+        return queue_job(rt, record)
     return _post(rt, record)
 
 
@@ -250,15 +257,17 @@ def _adopt_earlier_submission(rt: Runtime, record: JobRecord) -> JobRecord | Non
     return _record_submission(rt, record, keep)
 
 
-def _post(rt: Runtime, record: JobRecord) -> JobRecord:
+def submit_body(
+    rt: Runtime, *, display_name: str, content_urls: list[str], mono: bool
+) -> dict[str, Any]:
+    """The POST body for one recording or a batch sharing the same properties.
+
+    `content_urls` are SAS URLs (secrets: never logged) or, in identity mode, plain URLs.
+    """
     s = rt.settings
-    now = rt.clock()
-    mono = record.channels == 1
-    # A SAS URL (a secret: never logged) or, in identity mode, the plain blob URL.
-    content_url = rt.content_urls.url_for(record.container, record.blob_name, now=now)
-    body = build_submit_body(
-        display_name=record.key,
-        content_url=content_url,
+    return build_submit_body(
+        display_name=display_name,
+        content_urls=content_urls,
         locale=s.speech_locale,
         channels=[0] if mono else [0, 1],
         time_to_live_hours=s.time_to_live_hours,
@@ -273,9 +282,20 @@ def _post(rt: Runtime, record: JobRecord) -> JobRecord:
         language_id_mode=s.language_id_mode,
         description=rt.deployment_tag,
     )
+
+
+def _post(rt: Runtime, record: JobRecord) -> JobRecord:
+    now = rt.clock()
+    content_url = rt.content_urls.url_for(record.container, record.blob_name, now=now)
+    body = submit_body(
+        rt, display_name=record.key, content_urls=[content_url], mono=record.channels == 1
+    )
     try:
         transcription = rt.speech.submit(body)
     except SpeechThrottledError as exc:
+        if batching_enabled(rt):
+            # Nothing was created and the quota is short: a batch spends it once for many.
+            return queue_job(rt, record)
         return _defer(rt, record, exc, code=THROTTLED_CODE, needs_lookup=False)
     except SpeechTransientError as exc:
         # A timeout or 5xx may hide a job the service did create: look before posting again.
