@@ -64,6 +64,12 @@ class Admission:
     def __post_init__(self) -> None:
         self.lock = threading.Lock()
 
+    def reset(self) -> None:
+        """Forget every arrival (a fresh process; tests)."""
+        with self.lock:
+            self.last_queued = self.wake_visible_at = -math.inf
+            self.queued_since_wake = 0
+
 
 _admission = Admission()
 

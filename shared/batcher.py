@@ -32,6 +32,7 @@ from shared.errors import (
     redact_url,
 )
 from shared.jobs import JobRecord, JobState
+from shared.rate_limit import CallPurpose
 from shared.runtime import Runtime
 from shared.submit import defer_delay, job_lease, submit_body
 
@@ -57,6 +58,13 @@ def run_batches(rt: Runtime) -> list[BatchRecord]:
 def _run(rt: Runtime) -> list[BatchRecord]:
     s = rt.settings
     window = timedelta(seconds=s.batch_window_seconds)
+    limiter = rt.speech.transport.limiter
+    wait = limiter.wait_estimate(CallPurpose.SUBMISSION) if limiter is not None else 0.0
+    if wait > 0.0:
+        # No submission slot (the quota is busy, or a 429 paused everyone): forming a batch
+        # now would only be undone. Come back when a POST could go.
+        send_wakeup(rt, max(wait, s.batch_window_seconds))
+        return []
     queued = rt.store.queued(limit=20 * s.batch_max_files)
     now = rt.clock()
     groups: dict[bool, list[JobRecord]] = {}
