@@ -47,7 +47,7 @@ log = logging.getLogger(__name__)
 
 __all__ = ["complete_batch", "handle_batch_completion"]
 
-_MEMBER_WORKERS: Final = 4  # recordings settled side by side (each writes its products x8)
+_MEMBER_WORKERS: Final = 16  # recordings settled side by side (each writes its products x8)
 _RETRY_S: Final = 30.0
 NO_RESULT_CODE: Final = "NoResult"
 
