@@ -57,10 +57,10 @@ def member_finished_times(
     (a recording retried on its own after its file failed in a batch ends with its own)."""
     wanted = list(keys)
     own = finished_times(stats, wanted)
-    shared = finished_times(stats, set(batch_of.values()))
+    of_batches = finished_times(stats, set(batch_of.values()))
     out: dict[str, float] = {}
     for key in wanted:
-        times = [t for t in (own.get(key), shared.get(batch_of.get(key, ""))) if t is not None]
+        times = [t for t in (own.get(key), of_batches.get(batch_of.get(key, ""))) if t is not None]
         if times:
             out[key] = max(times)
     return out
