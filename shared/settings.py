@@ -312,7 +312,9 @@ class Settings:
         Number(0.5, 300.0),
         "Longest a recording waits for others to share its Speech job (only while "
         "recordings arrive faster than they can be submitted singly).",
-        default=5.0,
+        # Long enough to fill a batch at a few arrivals a second (a backlog waits on the
+        # quota far longer than this anyway); a lone recording never waits at all.
+        default=30.0,
     )
     speech_max_concurrency: int = setting(
         "SPEECH_MAX_CONCURRENCY",
