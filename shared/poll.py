@@ -96,7 +96,11 @@ def poll(rt: Runtime) -> PollReport:
         and (b.next_check_at is None or b.next_check_at <= now)
         and now < b.deadline
     ]
-    statuses = _statuses(rt, [r.transcription_id for r in to_check + batches_to_check], report)
+    # A batch counts as the recordings it holds against POLL_LIST_THRESHOLD: one listing
+    # page then covers every batch (and job) in flight instead of one GET each.
+    weight = len(to_check) + sum(len(b.members) for b in batches_to_check)
+    ids = [r.transcription_id for r in to_check + batches_to_check]
+    statuses = _statuses(rt, ids, report, weight=weight)
     steps: list[tuple[JobRecord | BatchRecord, Callable[[], object]]] = [
         (record, functools.partial(_apply, rt, record, statuses[record.transcription_id], report))
         for record in to_check
@@ -162,13 +166,18 @@ def _guard(
         log.exception("%s: poll step failed unexpectedly; retried next run", what)
 
 
-def _statuses(rt: Runtime, ids: list[str], report: PollReport) -> dict[str, _Status]:
-    """Transcription id -> status, by listing (many jobs) or individual GETs (few)."""
+def _statuses(
+    rt: Runtime, ids: list[str], report: PollReport, *, weight: int
+) -> dict[str, _Status]:
+    """Transcription id -> status, by listing (many jobs) or individual GETs (few).
+
+    `weight`: how many recordings the ids stand for (a batch's id stands for all of its).
+    """
     wanted = {tid for tid in ids if tid}
     found: dict[str, _Status] = {}
     if not wanted:
         return found
-    if len(wanted) > rt.settings.poll_list_threshold:
+    if weight > rt.settings.poll_list_threshold:
         try:
             # Only this deployment's jobs (a shared Speech resource may hold many others);
             # jobs submitted before they were tagged are among `missing`, fetched below.
