@@ -57,6 +57,7 @@ class BenchConfig:
     timeout_s: float | None = None
     upload_workers: int = 16
     upload_rate: float | None = None  # files per second; None: all at once
+    blob_scan_interval_s: float = 1.0  # devhost --blob-scan-interval
     batch_max_files: int | None = None  # BATCH_MAX_FILES; None: the app's default
     batch_window_s: float | None = None  # BATCH_WINDOW_SECONDS; None: the app's default
     check_every_s: float = 2.0
@@ -172,6 +173,7 @@ def run_mode(config: BenchConfig, mode: str, run_dir: Path) -> dict[str, Any]:
         rate_limit=config.rate_limit,
         poll_schedule=schedule,
         poll_min_interval_s=config.poll_min_interval_s,
+        blob_scan_interval_s=config.blob_scan_interval_s,
         extra_settings=batching,
     )
     progress(f"{mode}: starting Azurite, the Speech emulator and the app in {run_dir}")
@@ -278,6 +280,7 @@ def build_result(
             "poll_schedule": schedule,
             "poll_min_interval_s": config.poll_min_interval_s,
             "upload_rate_per_s": config.upload_rate,
+            "blob_scan_interval_s": config.blob_scan_interval_s,
             "batch_max_files": config.batch_max_files,
             "batch_window_s": config.batch_window_s,
         },

@@ -2,8 +2,9 @@
 
 A lone recording is submitted at once (trickle latency stays as it was). Recordings are
 queued for a batch only while they arrive faster than they can be submitted singly: no
-submission slot is free under the client's rate limit now, Speech answered 429, or this
-process queued one within the last two windows (a backlog is building: sending singles in
+submission slot is free under the client's rate limit now, Speech answered 429, the trigger
+ran more than `BACKLOG_LAG_S` after the upload (the host is working through a backlog), or
+this process queued one within the last two windows (a backlog is building: sending singles in
 between would spend the quota three requests at a time that a batch spends once).
 
 Queued jobs need a batch run within ``BATCH_WINDOW_SECONDS``: the first job this process
@@ -36,6 +37,7 @@ from shared.storage import storage_errors
 log = logging.getLogger(__name__)
 
 __all__ = [
+    "BACKLOG_LAG_S",
     "Admission",
     "admission",
     "batching_enabled",
@@ -44,6 +46,8 @@ __all__ = [
     "submit_singly",
 ]
 
+# A recording whose trigger ran this long after its upload shows the host is behind.
+BACKLOG_LAG_S: Final = 10.0
 # A queued job the wake-ups missed is batched by the poller after this many windows.
 _SAFETY_NET_WINDOWS: Final = 3
 
@@ -79,10 +83,20 @@ def admission() -> Admission:
     return _admission
 
 
-def submit_singly(rt: Runtime, *, now: float | None = None) -> bool:
-    """True when a new recording should be submitted on its own right now."""
+def submit_singly(
+    rt: Runtime, *, trigger_lag_s: float | None = None, now: float | None = None
+) -> bool:
+    """True when a new recording should be submitted on its own right now.
+
+    `trigger_lag_s`: how long the recording sat in the container before its trigger ran.
+    A host that is behind (a burst the triggers work through a few a second) is a backlog
+    even when each trigger finds a submission slot free: sending those singly would spend
+    three requests a recording on what a batch does for a few per hundred.
+    """
     if not batching_enabled(rt):
         return True
+    if trigger_lag_s is not None and trigger_lag_s > BACKLOG_LAG_S:
+        return False
     now = time.monotonic() if now is None else now
     with _admission.lock:
         if now - _admission.last_queued < 2 * rt.settings.batch_window_seconds:

@@ -109,7 +109,9 @@ def handle_new_blob(rt: Runtime, blob: BlobClient) -> JobRecord | None:
     )
     created = rt.store.create(record)
     if created is not None:
-        return _submit_releasing_on_error(rt, created, blob)
+        uploaded = props.last_modified
+        lag = (now - uploaded).total_seconds() if uploaded is not None else None
+        return _submit_releasing_on_error(rt, created, blob, trigger_lag_s=lag)
     existing = rt.store.get(record.key)
     if existing is None:  # created and deleted in between: only an operator does that
         log.warning("%s: job record vanished; leaving it to the sweep", jobs.describe(record))
@@ -137,7 +139,12 @@ def resume_job(rt: Runtime, record: JobRecord, *, blob: BlobClient | None = None
 
 
 def _submit_releasing_on_error(
-    rt: Runtime, record: JobRecord, blob: BlobClient | None, *, look_up: bool = False
+    rt: Runtime,
+    record: JobRecord,
+    blob: BlobClient | None,
+    *,
+    look_up: bool = False,
+    trigger_lag_s: float | None = None,
 ) -> JobRecord:
     """`submit_job`, but a failure hands the job back at once instead of holding the lease.
 
@@ -145,7 +152,7 @@ def _submit_releasing_on_error(
     the release marks that a lookup by displayName comes first, since a POST may have gone out.
     """
     try:
-        return submit_job(rt, record, blob=blob, look_up=look_up)
+        return submit_job(rt, record, blob=blob, look_up=look_up, trigger_lag_s=trigger_lag_s)
     except Exception:
         _release(rt, record.key)
         raise
@@ -170,11 +177,13 @@ def submit_job(
     *,
     blob: BlobClient | None = None,
     look_up: bool | None = None,
+    trigger_lag_s: float | None = None,
 ) -> JobRecord:
     """Check the input (once), then submit it unless an earlier POST's job is found.
 
     `record` must be held by this run (just created, or claimed). `look_up`: search for an
     earlier run's transcription first (default: the record's `needs_lookup`).
+    `trigger_lag_s`: upload → trigger delay, a backlog signal (`shared.batch_admission`).
     """
     if blob is None:
         blob = rt.storage.blob_client(record.container, record.blob_name)
@@ -198,7 +207,7 @@ def submit_job(
         adopted = _adopt_earlier_submission(rt, record)
         if adopted is not None:
             return adopted
-    if record.state is JobState.RECEIVED and not submit_singly(rt):
+    if record.state is JobState.RECEIVED and not submit_singly(rt, trigger_lag_s=trigger_lag_s):
         # Arrivals outpace single submissions: share a Speech job (`shared.batcher`).
         return queue_job(rt, record)
     return _post(rt, record)

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from shared.batch_admission import admission, submit_singly
+from shared.batch_admission import BACKLOG_LAG_S, admission, submit_singly
 from shared.rate_limit import CallPurpose, RateLimit, RateLimiter
 
 
@@ -62,3 +62,10 @@ def test_batch_max_files_1_always_submits_alone() -> None:
     admission().last_queued = ticks()
     assert submit_singly(runtime(limiter, max_files=1), now=ticks())
     assert not submit_singly(runtime(limiter), now=ticks())
+
+
+def test_a_recording_its_trigger_found_late_is_part_of_a_backlog() -> None:
+    rt = runtime(None)
+    assert submit_singly(rt, trigger_lag_s=1.0, now=0.0)  # a trickle: triggered at once
+    # The host is working through a burst a few a second: slots are free, yet it queues.
+    assert not submit_singly(rt, trigger_lag_s=BACKLOG_LAG_S + 1, now=0.0)
