@@ -10,6 +10,10 @@ REQ_HASH := $(shell cat requirements.txt requirements-dev.txt | sha1sum | cut -c
 PY_STAMP := $(VENV)/.installed-$(REQ_HASH)
 NODE_STAMP := node_modules/.installed
 PYTEST_ARGS ?=
+# The suite mostly waits on Azurite, the Speech emulator and subprocesses, so three workers
+# on two cores cut it from ~8 to ~3.5 minutes. Each worker starts its own Azurite and Speech
+# emulator on free ports; `--dist loadfile` keeps a module's tests (and fixtures) together.
+PYTEST_WORKERS ?= 3
 N ?= 1000
 FILE ?=
 
@@ -44,7 +48,7 @@ typecheck: setup
 	$(BIN)/mypy
 
 test: setup lint typecheck
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 unit: setup
 	$(BIN)/pytest -m "not integration" $(PYTEST_ARGS)
