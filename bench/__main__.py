@@ -79,6 +79,24 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="upload at this steady rate instead of all at once",
     )
     parser.add_argument(
+        "--blob-scan-interval",
+        type=_positive_float,
+        default=1.0,
+        help="devhost's container scan interval in s (1); each scan lists every blob",
+    )
+    parser.add_argument(
+        "--batch-max-files",
+        type=_positive,
+        default=None,
+        help="the app's BATCH_MAX_FILES (default: the app's default; 1 = one job per file)",
+    )
+    parser.add_argument(
+        "--batch-window",
+        type=_positive_float,
+        default=None,
+        help="the app's BATCH_WINDOW_SECONDS (default: the app's default)",
+    )
+    parser.add_argument(
         "--webhook-path", default="/api/speech-webhook", help="the app's web hook route"
     )
     parser.add_argument(
@@ -110,6 +128,9 @@ def main(argv: list[str] | None = None) -> int:
         timeout_s=args.timeout,
         webhook_path=args.webhook_path,
         upload_rate=args.upload_rate,
+        blob_scan_interval_s=args.blob_scan_interval,
+        batch_max_files=args.batch_max_files,
+        batch_window_s=args.batch_window,
         modes=args.modes,
         out_dir=out_dir,
     )

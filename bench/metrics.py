@@ -49,6 +49,23 @@ def overheads(
     ]
 
 
+def member_finished_times(
+    stats: Mapping[str, Any], keys: Iterable[str], batch_of: Mapping[str, str]
+) -> dict[str, float]:
+    """Job key -> when the service finished its recording: its own job's end, or the end of
+    the batch (a job whose displayName is the batch key) that held it, whichever is later
+    (a recording retried on its own after its file failed in a batch ends with its own)."""
+    wanted = list(keys)
+    own = finished_times(stats, wanted)
+    of_batches = finished_times(stats, set(batch_of.values()))
+    out: dict[str, float] = {}
+    for key in wanted:
+        times = [t for t in (own.get(key), of_batches.get(batch_of.get(key, ""))) if t is not None]
+        if times:
+            out[key] = max(times)
+    return out
+
+
 def finished_times(stats: Mapping[str, Any], keys: Iterable[str]) -> dict[str, float]:
     """Job key -> when the emulator finished it (the job's displayName is the key).
 

@@ -57,6 +57,9 @@ class BenchConfig:
     timeout_s: float | None = None
     upload_workers: int = 16
     upload_rate: float | None = None  # files per second; None: all at once
+    blob_scan_interval_s: float = 1.0  # devhost --blob-scan-interval
+    batch_max_files: int | None = None  # BATCH_MAX_FILES; None: the app's default
+    batch_window_s: float | None = None  # BATCH_WINDOW_SECONDS; None: the app's default
     check_every_s: float = 2.0
     webhook_path: str = "/api/speech-webhook"
     modes: tuple[str, ...] = MODES
@@ -160,11 +163,18 @@ def wait_for_outputs(stack: Stack, uploads: list[Uploaded], config: BenchConfig)
 def run_mode(config: BenchConfig, mode: str, run_dir: Path) -> dict[str, Any]:
     """One measured run in `mode` (``poll`` or ``webhook``); returns its result object."""
     schedule = config.poll_schedule if mode == "poll" else config.webhook_poll_schedule
+    batching: dict[str, str] = {}
+    if config.batch_max_files is not None:
+        batching["BATCH_MAX_FILES"] = str(config.batch_max_files)
+    if config.batch_window_s is not None:
+        batching["BATCH_WINDOW_SECONDS"] = f"{config.batch_window_s:g}"
     options = StackOptions(
         processing_time_s=config.processing_time_s,
         rate_limit=config.rate_limit,
         poll_schedule=schedule,
         poll_min_interval_s=config.poll_min_interval_s,
+        blob_scan_interval_s=config.blob_scan_interval_s,
+        extra_settings=batching,
     )
     progress(f"{mode}: starting Azurite, the Speech emulator and the app in {run_dir}")
     with running_stack(run_dir, options) as stack, PeakRss(stack.app.pid) as rss:
@@ -182,6 +192,7 @@ def run_mode(config: BenchConfig, mode: str, run_dir: Path) -> dict[str, Any]:
         after = stack.emulator_stats()
         stack.stop_app()
         peak = rss.overall_mb
+        batch_of = stack.batch_keys()
     counts = stack.storage_counts()
     log_lines = stack.app_log.read_text(encoding="utf-8", errors="replace").splitlines()
     # Kept for profiling: per-job timelines and counters, beside the app's log.
@@ -202,6 +213,7 @@ def run_mode(config: BenchConfig, mode: str, run_dir: Path) -> dict[str, Any]:
         observed_end=observed_end,
         peak_rss_mb=peak,
         schedule=schedule,
+        batch_of=batch_of,
     )
 
 
@@ -219,6 +231,7 @@ def build_result(
     observed_end: float,
     peak_rss_mb: float,
     schedule: str,
+    batch_of: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """The run's JSON object (pure: everything measured is passed in)."""
     files = len(uploads)
@@ -230,7 +243,8 @@ def build_result(
         if name in key_of:
             written_by_name[name] = at
     written = {key_of[n]: t for n, t in written_by_name.items()}
-    finished = metrics.finished_times(after, key_of.values())
+    batch_of = batch_of or {}
+    finished = metrics.member_finished_times(after, key_of.values(), batch_of)
     overheads = metrics.overheads(finished, written)
     # The last transcript's write time when the app reported them all, else when we saw it.
     end = max(written.values()) if len(written) >= completed and written else observed_end
@@ -266,7 +280,12 @@ def build_result(
             "poll_schedule": schedule,
             "poll_min_interval_s": config.poll_min_interval_s,
             "upload_rate_per_s": config.upload_rate,
+            "blob_scan_interval_s": config.blob_scan_interval_s,
+            "batch_max_files": config.batch_max_files,
+            "batch_window_s": config.batch_window_s,
         },
+        "batches": len(set(batch_of.values())),
+        "files_in_batches": len(batch_of),
     }
 
 

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from azure.data.tables import TableClient
 
 from devhost.services import (
     PROJECT_ROOT,
@@ -84,6 +85,14 @@ class Stack:
     def stop_app(self) -> None:
         """SIGTERM the app and wait: it finishes running invocations and writes its counts."""
         self.app.stop(timeout=60.0)
+
+    def batch_keys(self) -> dict[str, str]:
+        """Job key -> the key of the batch that held it (jobs never batched are absent)."""
+        table = TableClient.from_connection_string(
+            self.azurite.connection_string, self.settings["JOBS_TABLE"]
+        )
+        rows = table.query_entities("PartitionKey eq 'job'", select=["RowKey", "BatchKey"])
+        return {str(r["RowKey"]): str(r["BatchKey"]) for r in rows if r.get("BatchKey")}
 
     def storage_counts(self) -> dict[str, Any]:
         """The app process's storage tallies (written on exit and every few seconds)."""

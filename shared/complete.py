@@ -1,10 +1,11 @@
 """Completion: a finished job becomes transcripts (or an error report), then is cleaned up.
 
-Triggered by ``{"job_key": ...}`` on the completion queue. Order, for crash safety: write
-every output (idempotent overwrites), THEN delete the server-side transcription, THEN mark
-the job done. A repeat of the same message finds the job done and does nothing; a repeat
-after a crash between the DELETE and the record update finds the transcription gone but the
-outputs in place, and just marks the job done.
+Triggered by ``{"job_key": ...}`` on the completion queue (the queue's batch messages go to
+`shared.batcher` and `shared.batch_complete`, see `shared.batch_messages`). Order, for crash
+safety: write every output (idempotent overwrites), THEN delete the server-side
+transcription, THEN mark the job done. A repeat of the same message finds the job done and
+does nothing; a repeat after a crash between the DELETE and the record update finds the
+transcription gone but the outputs in place, and just marks the job done.
 A DELETE that is throttled or fails transiently does not fail the completion: the job is
 saved as completing with `outputs_written`, the poller re-enqueues it when due, and that
 run only deletes and marks the job done (the outputs are not written twice).
@@ -19,6 +20,7 @@ from datetime import timedelta
 from typing import Any, Final
 
 from shared import jobs
+from shared.batch_messages import BatchWork, parse_batch_message
 from shared.errors import (
     JobConflictError,
     ResultsAccessDeniedError,
@@ -47,6 +49,7 @@ __all__ = [
     "complete_job",
     "handle_completion_message",
     "parse_message",
+    "write_outputs",
 ]
 
 RESULT_FILE: Final = "result.json"
@@ -87,6 +90,10 @@ def parse_message(body: str) -> str:
 def handle_completion_message(rt: Runtime, body: str) -> JobRecord | None:
     """The queue trigger's work; returns the job as this run leaves it."""
     rt.ensure_resources()
+    batch_work = parse_batch_message(body)
+    if batch_work is not None:
+        _do_batch_work(rt, *batch_work)
+        return None
     try:
         key = parse_message(body)
     except BadMessageError as exc:
@@ -98,6 +105,18 @@ def handle_completion_message(rt: Runtime, body: str) -> JobRecord | None:
         log.error("job=%s: completion for an unknown job; dropped", key)
         return None
     return complete_job(rt, record)
+
+
+def _do_batch_work(rt: Runtime, work: BatchWork, key: str) -> None:
+    """A batch run or a batch's completion (imported here: only batching deployments pay)."""
+    if work is BatchWork.RUN:
+        from shared.batcher import run_batches  # noqa: PLC0415 - lazy
+
+        run_batches(rt)
+    else:
+        from shared.batch_complete import handle_batch_completion  # noqa: PLC0415 - lazy
+
+        handle_batch_completion(rt, key)
 
 
 def complete_job(rt: Runtime, record: JobRecord) -> JobRecord:
@@ -200,8 +219,7 @@ def _complete_success(rt: Runtime, record: JobRecord) -> JobRecord:
     except ResultsNotReadableError as exc:
         return fail_job(rt, record, reason_code=RESULTS_NOT_READABLE_CODE, message=exc.message)
     try:
-        result: Any = json.loads(raw)
-        products = _render(rt, record, result)
+        write_outputs(rt, record, raw)
     except ValueError as exc:
         return fail_job(
             rt,
@@ -209,6 +227,18 @@ def _complete_success(rt: Runtime, record: JobRecord) -> JobRecord:
             reason_code="InvalidResult",
             message=f"the Speech service's result file could not be read: {exc}",
         )
+    return _delete_then_done(rt, record)
+
+
+def write_outputs(rt: Runtime, record: JobRecord, raw: bytes, result: Any = None) -> None:
+    """Render `raw` (a result file; `result` its decoded JSON if already parsed) into every
+    product of OUTPUT_FORMATS under the recording's name. ValueError: not a usable result.
+
+    Writes are idempotent overwrites, so a repeated completion writes the same blobs.
+    """
+    if result is None:
+        result = json.loads(raw)
+    products = _render(rt, record, result)
     if "raw" in rt.settings.output_formats:
         products[RESULT_FILE] = raw
     container = rt.settings.output_container
@@ -235,7 +265,6 @@ def _complete_success(rt: Runtime, record: JobRecord) -> JobRecord:
         container,
         output_name(record.blob_name, "x")[:-2],
     )
-    return _delete_then_done(rt, record)
 
 
 def _results_gone(rt: Runtime, record: JobRecord) -> JobRecord:

@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 
 PARTITION: Final = "job"
 ACTIVE_FILTER: Final = "PartitionKey eq 'job' and Active eq true"
+QUEUED_FILTER: Final = "PartitionKey eq 'job' and State eq 'queued'"
 
 _DATETIME_FIELDS: Final = (
     "created",
@@ -69,6 +70,7 @@ _PROPS: Final = {
     "error_message": "ErrorMessage",
     "needs_lookup": "NeedsLookup",
     "outputs_written": "OutputsWritten",
+    "batch_key": "BatchKey",
 }
 _INT_FIELDS: Final = ("blob_size", "attempts", "channels")
 _HISTORY: Final = "History"
@@ -230,6 +232,19 @@ class JobStore:
                     records.append(from_entity(entity, _etag_of(entity)))
                 except (KeyError, TypeError, ValueError) as exc:
                     log.error("job=%s: unreadable job row skipped: %r", entity.get("RowKey"), exc)
+        return records
+
+    def queued(self, limit: int) -> list[JobRecord]:
+        """Up to `limit` jobs waiting to be batched (one filtered, paged query)."""
+        records: list[JobRecord] = []
+        with storage_errors("query queued jobs"):
+            for entity in self._table.query_entities(QUEUED_FILTER, results_per_page=1000):
+                try:
+                    records.append(from_entity(entity, _etag_of(entity)))
+                except (KeyError, TypeError, ValueError) as exc:
+                    log.error("job=%s: unreadable job row skipped: %r", entity.get("RowKey"), exc)
+                if len(records) >= limit:
+                    break
         return records
 
 

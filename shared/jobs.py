@@ -18,6 +18,18 @@ a `JobRecord` and return the next one, or raise `IllegalTransitionError`. The ad
        └──deferred──▶ deferred ◀──────────────────────── deferred ──claim / submitted──▶ ...
     any non-terminal ──failed──▶ failed          (permanent error, out of attempts, timed out)
 
+    Batching (``BATCH_MAX_FILES`` > 1, `shared.batcher`), while recordings arrive faster than
+    they can be submitted one by one:
+
+    received/deferred ──queued──▶ queued ──batched──▶ batched ──completed──▶ done
+                                    ▲                    │
+                                    └────unbatched───────┤  (the batch was never posted)
+                                                         └──deferred──▶ deferred (its file
+                                                            failed: retried on its own)
+
+A batched job has no transcription of its own: its batch record (`shared.batches`) holds the
+shared one, so cleaning up a member (fail, reject) never deletes the other members' job.
+
 `next_check_at` is the one clock every active state uses: when the poller may look at the
 job again (received/deferred: resume or resubmit; submitted/running: ask the service;
 completing: re-enqueue a completion that never finished). A run that claims work pushes it
@@ -47,6 +59,7 @@ __all__ = [
     "JobRecord",
     "JobState",
     "attempts_left",
+    "batched",
     "claim",
     "complete",
     "defer",
@@ -61,10 +74,12 @@ __all__ = [
     "new_job",
     "observe",
     "outputs_saved",
+    "queue",
     "reject",
     "renew_lease",
     "retry",
     "submitted",
+    "unbatch",
     "with_audio",
 ]
 
@@ -79,6 +94,8 @@ class JobState(StrEnum):
     RUNNING = "running"  # the service reported NotStarted or Running
     COMPLETING = "completing"  # the service finished; outputs/report being written
     DEFERRED = "deferred"  # waiting for a retry time, then (re)submitted by the poller
+    QUEUED = "queued"  # input checked; waits (BATCH_WINDOW_SECONDS at most) to share a job
+    BATCHED = "batched"  # one recording of a multi-file job (`batch_key`); no job of its own
     DONE = "done"  # transcripts written, server-side job deleted
     FAILED = "failed"  # error report written (service failure, out of attempts, timeout)
     REJECTED = "rejected"  # the input is not transcribable; error report written
@@ -106,6 +123,9 @@ class Event(StrEnum):
     REJECTED = "rejected"
     FAILED = "failed"
     RETRY = "retry"
+    QUEUED = "queued"
+    BATCHED = "batched"
+    UNBATCHED = "unbatched"
 
 
 _S = JobState
@@ -116,11 +136,15 @@ TRANSITIONS: Final[dict[Event, tuple[frozenset[JobState], JobState | None]]] = {
     Event.OBSERVED: (frozenset({_S.SUBMITTED, _S.RUNNING}), _S.RUNNING),
     Event.FINISHED: (frozenset({_S.SUBMITTED, _S.RUNNING}), _S.COMPLETING),
     Event.RENEW_LEASE: (frozenset({_S.COMPLETING}), _S.COMPLETING),
-    Event.COMPLETED: (frozenset({_S.COMPLETING}), _S.DONE),
+    # A batched job is done once its own outputs are written (its batch deletes the job).
+    Event.COMPLETED: (frozenset({_S.COMPLETING, _S.BATCHED}), _S.DONE),
     Event.DEFERRED: (
-        frozenset({_S.RECEIVED, _S.DEFERRED, _S.SUBMITTED, _S.RUNNING, _S.COMPLETING}),
+        frozenset({_S.RECEIVED, _S.DEFERRED, _S.SUBMITTED, _S.RUNNING, _S.COMPLETING, _S.BATCHED}),
         _S.DEFERRED,
     ),
+    Event.QUEUED: (frozenset({_S.RECEIVED, _S.DEFERRED}), _S.QUEUED),
+    Event.BATCHED: (frozenset({_S.QUEUED}), _S.BATCHED),
+    Event.UNBATCHED: (frozenset({_S.BATCHED}), _S.QUEUED),
     # The input itself can turn out unusable at any stage (e.g. overwritten by a newer upload).
     Event.REJECTED: (ACTIVE_STATES, _S.REJECTED),
     Event.FAILED: (ACTIVE_STATES, _S.FAILED),
@@ -180,6 +204,8 @@ class JobRecord:
     outputs_written: bool = False
     # The last transitions (`shared.job_history`), appended by the store on each state change.
     history: tuple[Transition, ...] = ()
+    # Batched: the key of the batch (`shared.batches`) whose transcription holds this job.
+    batch_key: str = ""
     version: str | None = None
 
     @property
@@ -391,7 +417,7 @@ def defer(
     transcription: the next submission creates a new one. `needs_lookup` says an earlier
     POST may have succeeded unseen.
     """
-    leaving_service = record.state in (_S.SUBMITTED, _S.RUNNING, _S.COMPLETING)
+    leaving_service = record.state in (_S.SUBMITTED, _S.RUNNING, _S.COMPLETING, _S.BATCHED)
     return _move(
         record,
         Event.DEFERRED,
@@ -401,6 +427,7 @@ def defer(
         error_message=reason,
         needs_lookup=needs_lookup,
         transcription_id="" if leaving_service else record.transcription_id,
+        batch_key="",
         transcription_url="" if leaving_service else record.transcription_url,
         service_status="" if leaving_service else record.service_status,
     )
@@ -441,6 +468,45 @@ def with_audio(
     )
 
 
+def queue(record: JobRecord, *, now: datetime, until: datetime) -> JobRecord:
+    """Wait to share a Speech job with other recordings; `until` is when the poller forms a
+    batch for it if no batch run has come by then (a lost wake-up)."""
+    return _move(record, Event.QUEUED, now, next_check_at=until, needs_lookup=False)
+
+
+def batched(record: JobRecord, *, now: datetime, batch_key: str, lease: timedelta) -> JobRecord:
+    """Taken into batch `batch_key`, before its POST. Counts one attempt.
+
+    `lease`: if the batch record never appears (its creator crashed first), the poller puts
+    the job back in the queue after this.
+    """
+    if not batch_key:
+        raise ValueError("batch_key must not be empty")
+    return _move(
+        record,
+        Event.BATCHED,
+        now,
+        batch_key=batch_key,
+        attempts=record.attempts + 1,
+        submitted_at=now,
+        next_check_at=now + lease,
+        error_code="",
+        error_message="",
+    )
+
+
+def unbatch(record: JobRecord, *, now: datetime) -> JobRecord:
+    """Back to the queue, due now: its batch was never posted (the attempt is not counted)."""
+    return _move(
+        record,
+        Event.UNBATCHED,
+        now,
+        batch_key="",
+        attempts=max(record.attempts - 1, 0),
+        next_check_at=now,
+    )
+
+
 def attempts_left(record: JobRecord, max_attempts: int) -> bool:
     """True when the job may be submitted once more under MAX_JOB_ATTEMPTS."""
     return record.attempts < max_attempts
@@ -468,6 +534,7 @@ def retry(record: JobRecord, *, now: datetime, timeout: timedelta) -> JobRecord:
         error_message=f"retry requested after: {record.error_code} {record.error_message}".strip(),
         needs_lookup=False,
         outputs_written=False,
+        batch_key="",
         transcription_id="",
         transcription_url="",
         service_status="",

@@ -22,6 +22,8 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Final
 
 from shared import jobs
+from shared.batch_poll import apply_batch_status, poll_batch, settle_strays
+from shared.batches import BatchRecord, BatchState, describe_batch
 from shared.errors import (
     JobConflictError,
     SpeechNotFoundError,
@@ -86,8 +88,20 @@ def poll(rt: Runtime) -> PollReport:
             current.append(record)
     due = [r for r in current if jobs.is_due(r, now)]
     to_check = [r for r in due if r.state in (JobState.SUBMITTED, JobState.RUNNING)]
-    statuses = _statuses(rt, to_check, report)
-    steps = [
+    active_batches = rt.batches.active()
+    batches_to_check = [
+        b
+        for b in active_batches
+        if b.state is BatchState.SUBMITTED
+        and (b.next_check_at is None or b.next_check_at <= now)
+        and now < b.deadline
+    ]
+    # A batch counts as the recordings it holds against POLL_LIST_THRESHOLD: one listing
+    # page then covers every batch (and job) in flight instead of one GET each.
+    weight = len(to_check) + sum(len(b.members) for b in batches_to_check)
+    ids = [r.transcription_id for r in to_check + batches_to_check]
+    statuses = _statuses(rt, ids, report, weight=weight)
+    steps: list[tuple[JobRecord | BatchRecord, Callable[[], object]]] = [
         (record, functools.partial(_apply, rt, record, statuses[record.transcription_id], report))
         for record in to_check
         if record.transcription_id in statuses
@@ -97,12 +111,27 @@ def poll(rt: Runtime) -> PollReport:
         for record in due
         if record.state is JobState.COMPLETING
     ]
+    # Batches: one status each, however many recordings they hold (`shared.batch_poll`).
+    steps += [
+        (batch, functools.partial(_apply_batch, rt, batch, statuses[batch.transcription_id]))
+        for batch in batches_to_check
+        if batch.transcription_id in statuses
+    ]
+    steps += [
+        (batch, functools.partial(poll_batch, rt, batch))
+        for batch in active_batches
+        if batch.state is not BatchState.SUBMITTED or now >= batch.deadline
+        if batch.next_check_at is None or batch.next_check_at <= now or now >= batch.deadline
+    ]
     # Each step is a table write and maybe an enqueue: run them a few at a time, so a poll
     # that finds a thousand finished jobs hands them over in seconds, not minutes.
     workers = max(1, min(rt.settings.speech_max_concurrency, len(steps)))
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="poll-apply") as pool:
         list(pool.map(lambda step: _guard(report, *step), steps))
     _resubmit(rt, [r for r in due if r.state in (JobState.RECEIVED, JobState.DEFERRED)], report)
+    strays = [r for r in due if r.state in (JobState.QUEUED, JobState.BATCHED)]
+    if strays:
+        _guard(report, strays[0], functools.partial(settle_strays, rt, strays, active_batches))
     log.info(
         "poll: %d active, %d checked, %d finished, %d completions enqueued, %d resubmitted, "
         "%d timed out, %d vanished, %d errors",
@@ -118,29 +147,37 @@ def poll(rt: Runtime) -> PollReport:
     return report
 
 
-def _guard(report: PollReport, record: JobRecord, action: Callable[[], object]) -> None:
+def _guard(
+    report: PollReport, record: JobRecord | BatchRecord, action: Callable[[], object]
+) -> None:
     """Run one job's step; a failure is logged and counted, the rest of the run goes on."""
+    what = describe_batch(record) if isinstance(record, BatchRecord) else jobs.describe(record)
     try:
         action()
     except JobConflictError:
-        log.info("%s: changed by another run meanwhile; skipped", jobs.describe(record))
+        log.info("%s: changed by another run meanwhile; skipped", what)
     except (SpeechServiceError, StorageTransientError) as exc:
         with _report_lock:
             report.errors += 1
-        log.warning("%s: poll step failed, retried next run: %s", jobs.describe(record), exc)
+        log.warning("%s: poll step failed, retried next run: %s", what, exc)
     except Exception:  # one broken job must not stall every other job
         with _report_lock:
             report.errors += 1
-        log.exception("%s: poll step failed unexpectedly; retried next run", jobs.describe(record))
+        log.exception("%s: poll step failed unexpectedly; retried next run", what)
 
 
-def _statuses(rt: Runtime, records: list[JobRecord], report: PollReport) -> dict[str, _Status]:
-    """Transcription id -> status, by listing (many jobs) or individual GETs (few)."""
-    wanted = {r.transcription_id for r in records if r.transcription_id}
+def _statuses(
+    rt: Runtime, ids: list[str], report: PollReport, *, weight: int
+) -> dict[str, _Status]:
+    """Transcription id -> status, by listing (many jobs) or individual GETs (few).
+
+    `weight`: how many recordings the ids stand for (a batch's id stands for all of its).
+    """
+    wanted = {tid for tid in ids if tid}
     found: dict[str, _Status] = {}
     if not wanted:
         return found
-    if len(wanted) > rt.settings.poll_list_threshold:
+    if weight > rt.settings.poll_list_threshold:
         try:
             # Only this deployment's jobs (a shared Speech resource may hold many others);
             # jobs submitted before they were tagged are among `missing`, fetched below.
@@ -225,6 +262,10 @@ def _apply(rt: Runtime, record: JobRecord, status: _Status, report: PollReport) 
         )
 
 
+def _apply_batch(rt: Runtime, batch: BatchRecord, status: _Status) -> None:
+    apply_batch_status(rt, batch, status.transcription)
+
+
 def mark_finished(rt: Runtime, record: JobRecord, transcription: Transcription) -> JobRecord:
     """The service finished the job: move it to `completing`, then enqueue its completion.
 
@@ -297,7 +338,9 @@ def _resubmit(rt: Runtime, records: Iterable[JobRecord], report: PollReport) -> 
             log.exception("%s: resubmission failed unexpectedly", jobs.describe(record))
             continue
         report.resubmitted.append(record.key)
-        if result.state is JobState.DEFERRED and result.error_code == THROTTLED_CODE:
+        if result.state is JobState.QUEUED or (
+            result.state is JobState.DEFERRED and result.error_code == THROTTLED_CODE
+        ):
             # Still throttled: submitting the rest now would only earn more 429s.
             log.info("poll: Speech is throttling; remaining resubmissions wait for the next run")
             break

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from shared.app_rate_limit import quota_limiter
+from shared.batch_store import BatchStore
 from shared.content_urls import ContentUrls, content_urls_for
 from shared.job_store import JobStore
 from shared.jobs import deployment_tag
@@ -62,6 +63,7 @@ class Runtime:
         table = storage.table_client(settings.jobs_table)
         # The operator view's index and hourly counters follow every state change written.
         self.store = JobStore(table, observer=Recorder(table, self.speech_request_count))
+        self.batches = BatchStore(table)
         # In identity mode no SAS signer exists at all: nothing can sign by mistake.
         self.content_urls: ContentUrls = content_urls_for(settings, storage.blob)
         self.results = ResultsReader(

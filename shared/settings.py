@@ -300,6 +300,22 @@ class Settings:
         "Above this many jobs due, poll by paging the list endpoint.",
         default=5,
     )
+    batch_max_files: int = setting(
+        "BATCH_MAX_FILES",
+        Integer(1, 1000),  # the API takes at most 1,000 contentUrls per job
+        "Most recordings in one Speech job when they arrive faster than they can be "
+        "submitted singly; 1 = every recording is its own job.",
+        default=100,
+    )
+    batch_window_seconds: float = setting(
+        "BATCH_WINDOW_SECONDS",
+        Number(0.5, 300.0),
+        "Longest a recording waits for others to share its Speech job (only while "
+        "recordings arrive faster than they can be submitted singly).",
+        # Long enough to fill a batch at a few arrivals a second (a backlog waits on the
+        # quota far longer than this anyway); a lone recording never waits at all.
+        default=30.0,
+    )
     speech_max_concurrency: int = setting(
         "SPEECH_MAX_CONCURRENCY",
         Integer(1, 64),

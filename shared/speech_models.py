@@ -20,6 +20,7 @@ __all__ = [
     "API_VERSIONS",
     "CANDIDATE_LOCALES_RANGE",
     "LANGUAGE_ID_MODES",
+    "MAX_CONTENT_URLS",
     "MAX_SPEAKERS_RANGE",
     "PROFANITY_FILTER_MODES",
     "PUNCTUATION_MODES",
@@ -39,6 +40,7 @@ PROFANITY_FILTER_MODES: Final = ("None", "Removed", "Tags", "Masked")
 LANGUAGE_ID_MODES: Final = ("Continuous", "Single")
 TIME_TO_LIVE_HOURS_RANGE: Final = (6, 744)  # properties.timeToLiveHours: 6 hours to 31 days
 MAX_SPEAKERS_RANGE: Final = (2, 35)  # properties.diarization.maxSpeakers
+MAX_CONTENT_URLS: Final = 1000  # contentUrls of one transcription
 CANDIDATE_LOCALES_RANGE: Final = (2, 10)  # languageIdentification.candidateLocales, how many
 
 
@@ -204,7 +206,8 @@ class TranscriptionFile:
 def build_submit_body(
     *,
     display_name: str,
-    content_url: str,
+    content_url: str = "",
+    content_urls: Sequence[str] = (),
     locale: str,
     channels: Sequence[int],
     time_to_live_hours: int,
@@ -218,7 +221,10 @@ def build_submit_body(
     custom_properties: Mapping[str, str] | None = None,
     description: str = "",
 ) -> dict[str, Any]:
-    """The JSON body of `POST /transcriptions:submit` for one recording (2024-11-15 shape).
+    """The JSON body of `POST /transcriptions:submit` (2024-11-15 shape).
+
+    One recording (`content_url`) or several sharing the same properties (`content_urls`,
+    at most `MAX_CONTENT_URLS`, no repeats: results are matched back to recordings by URL).
 
     `description` tags the job as this deployment's (see `shared.jobs.deployment_tag`).
 
@@ -228,8 +234,7 @@ def build_submit_body(
     """
     if not display_name:
         raise ValueError("display_name must not be empty (it is the job's idempotency key)")
-    if not content_url:
-        raise ValueError("content_url must not be empty")
+    urls = _content_urls(content_url, content_urls)
     if not locale:
         raise ValueError("locale must not be empty, e.g. en-US")
     channel_list = list(channels)
@@ -284,7 +289,7 @@ def build_submit_body(
     body: dict[str, Any] = {
         "displayName": display_name,
         "locale": locale,
-        "contentUrls": [content_url],
+        "contentUrls": urls,
         "properties": properties,
     }
     if description:
@@ -296,3 +301,18 @@ def build_submit_body(
             raise ValueError("custom_properties allows at most 10 entries (service limit)")
         body["customProperties"] = dict(custom_properties)
     return body
+
+
+def _content_urls(content_url: str, content_urls: Sequence[str]) -> list[str]:
+    """The body's ``contentUrls``: exactly one of the two arguments, checked."""
+    if content_url and content_urls:
+        raise ValueError("give content_url or content_urls, not both")
+    urls = [content_url] if content_url else list(content_urls)
+    if not urls or any(not isinstance(u, str) or not u for u in urls):
+        raise ValueError("content_url(s) must not be empty")
+    if len(urls) > MAX_CONTENT_URLS:
+        raise ValueError(f"at most {MAX_CONTENT_URLS} content URLs per job, got {len(urls)}")
+    if len({u.split("?", 1)[0] for u in urls}) != len(urls):
+        # Results name their source URL (without the SAS): a repeat could not be told apart.
+        raise ValueError("content_urls must not name the same recording twice")
+    return urls

@@ -120,6 +120,11 @@ class SpeechTransport:
         install_log_redaction()
 
     @property
+    def limiter(self) -> Limiter | None:
+        """The rate limiter calls wait for (None: no client-side limit)."""
+        return self._limiter
+
+    @property
     def request_count(self) -> int:
         """Requests sent to the Speech API so far (every try)."""
         with self._count_lock:

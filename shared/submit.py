@@ -5,6 +5,8 @@ blob version finds it and does nothing. The header is checked with ranged reads 
 whole recording); bad input ends as `rejected` with an error report and the function
 succeeds (bad input must not go to the poison queue). Speech throttling and transient
 errors defer the job for the poller to resubmit; permanent errors fail it with a report.
+While recordings arrive faster than they can be submitted singly (`shared.batch_admission`),
+a new one is queued instead, to share a Speech job with others (`shared.batcher`).
 """
 
 from __future__ import annotations
@@ -12,12 +14,13 @@ from __future__ import annotations
 import logging
 import random
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from azure.core.exceptions import ResourceModifiedError, ResourceNotFoundError
 
 from shared import jobs
 from shared.audio_header import sniff_audio
+from shared.batch_admission import batching_enabled, queue_job, submit_singly
 from shared.errors import (
     InputRejectedError,
     JobConflictError,
@@ -49,6 +52,7 @@ __all__ = [
     "handle_new_blob",
     "job_lease",
     "resume_job",
+    "submit_body",
     "submit_job",
 ]
 
@@ -105,7 +109,9 @@ def handle_new_blob(rt: Runtime, blob: BlobClient) -> JobRecord | None:
     )
     created = rt.store.create(record)
     if created is not None:
-        return _submit_releasing_on_error(rt, created, blob)
+        uploaded = props.last_modified
+        lag = (now - uploaded).total_seconds() if uploaded is not None else None
+        return _submit_releasing_on_error(rt, created, blob, trigger_lag_s=lag)
     existing = rt.store.get(record.key)
     if existing is None:  # created and deleted in between: only an operator does that
         log.warning("%s: job record vanished; leaving it to the sweep", jobs.describe(record))
@@ -133,7 +139,12 @@ def resume_job(rt: Runtime, record: JobRecord, *, blob: BlobClient | None = None
 
 
 def _submit_releasing_on_error(
-    rt: Runtime, record: JobRecord, blob: BlobClient | None, *, look_up: bool = False
+    rt: Runtime,
+    record: JobRecord,
+    blob: BlobClient | None,
+    *,
+    look_up: bool = False,
+    trigger_lag_s: float | None = None,
 ) -> JobRecord:
     """`submit_job`, but a failure hands the job back at once instead of holding the lease.
 
@@ -141,7 +152,7 @@ def _submit_releasing_on_error(
     the release marks that a lookup by displayName comes first, since a POST may have gone out.
     """
     try:
-        return submit_job(rt, record, blob=blob, look_up=look_up)
+        return submit_job(rt, record, blob=blob, look_up=look_up, trigger_lag_s=trigger_lag_s)
     except Exception:
         _release(rt, record.key)
         raise
@@ -166,11 +177,13 @@ def submit_job(
     *,
     blob: BlobClient | None = None,
     look_up: bool | None = None,
+    trigger_lag_s: float | None = None,
 ) -> JobRecord:
     """Check the input (once), then submit it unless an earlier POST's job is found.
 
     `record` must be held by this run (just created, or claimed). `look_up`: search for an
     earlier run's transcription first (default: the record's `needs_lookup`).
+    `trigger_lag_s`: upload → trigger delay, a backlog signal (`shared.batch_admission`).
     """
     if blob is None:
         blob = rt.storage.blob_client(record.container, record.blob_name)
@@ -194,6 +207,9 @@ def submit_job(
         adopted = _adopt_earlier_submission(rt, record)
         if adopted is not None:
             return adopted
+    if record.state is JobState.RECEIVED and not submit_singly(rt, trigger_lag_s=trigger_lag_s):
+        # Arrivals outpace single submissions: share a Speech job (`shared.batcher`).
+        return queue_job(rt, record)
     return _post(rt, record)
 
 
@@ -250,15 +266,17 @@ def _adopt_earlier_submission(rt: Runtime, record: JobRecord) -> JobRecord | Non
     return _record_submission(rt, record, keep)
 
 
-def _post(rt: Runtime, record: JobRecord) -> JobRecord:
+def submit_body(
+    rt: Runtime, *, display_name: str, content_urls: list[str], mono: bool
+) -> dict[str, Any]:
+    """The POST body for one recording or a batch sharing the same properties.
+
+    `content_urls` are SAS URLs (secrets: never logged) or, in identity mode, plain URLs.
+    """
     s = rt.settings
-    now = rt.clock()
-    mono = record.channels == 1
-    # A SAS URL (a secret: never logged) or, in identity mode, the plain blob URL.
-    content_url = rt.content_urls.url_for(record.container, record.blob_name, now=now)
-    body = build_submit_body(
-        display_name=record.key,
-        content_url=content_url,
+    return build_submit_body(
+        display_name=display_name,
+        content_urls=content_urls,
         locale=s.speech_locale,
         channels=[0] if mono else [0, 1],
         time_to_live_hours=s.time_to_live_hours,
@@ -273,9 +291,20 @@ def _post(rt: Runtime, record: JobRecord) -> JobRecord:
         language_id_mode=s.language_id_mode,
         description=rt.deployment_tag,
     )
+
+
+def _post(rt: Runtime, record: JobRecord) -> JobRecord:
+    now = rt.clock()
+    content_url = rt.content_urls.url_for(record.container, record.blob_name, now=now)
+    body = submit_body(
+        rt, display_name=record.key, content_urls=[content_url], mono=record.channels == 1
+    )
     try:
         transcription = rt.speech.submit(body)
     except SpeechThrottledError as exc:
+        if batching_enabled(rt):
+            # Nothing was created and the quota is short: a batch spends it once for many.
+            return queue_job(rt, record)
         return _defer(rt, record, exc, code=THROTTLED_CODE, needs_lookup=False)
     except SpeechTransientError as exc:
         # A timeout or 5xx may hide a job the service did create: look before posting again.

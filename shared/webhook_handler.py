@@ -26,6 +26,8 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Final
 
 from shared import jobs
+from shared.batch_poll import mark_batch_finished
+from shared.batches import BatchState, describe_batch, is_batch_key
 from shared.errors import (
     JobConflictError,
     SpeechNotFoundError,
@@ -120,6 +122,8 @@ def _log_reply(reply: Reply) -> None:
 def _complete(rt: Runtime, completion: Completion) -> Reply:
     transcription = completion.transcription
     key = transcription.display_name
+    if is_batch_key(key):
+        return _complete_batch(rt, completion)
     if not key.startswith(jobs.KEY_PREFIX):
         # The web hook covers every transcription of the Speech resource, not only ours.
         log.info(
@@ -171,6 +175,40 @@ def _complete(rt: Runtime, completion: Completion) -> Reply:
         transcription.id,
     )
     return Reply(503, "the job kept changing while recording the completion; retry later")
+
+
+def _complete_batch(rt: Runtime, completion: Completion) -> Reply:
+    """A batch's transcription finished: the batch moves to completing, then one completion
+    message for all its recordings (`shared.batch_poll.mark_batch_finished`)."""
+    transcription = completion.transcription
+    for _ in range(_MAX_WRITES):
+        batch = rt.batches.get(transcription.display_name)
+        if batch is None or batch.transcription_id != transcription.id:
+            log.info(
+                "webhook: batch=%s does not follow transcription %s; ignored",
+                transcription.display_name,
+                transcription.id,
+            )
+            return Reply(202, "not a batch's current transcription; ignored")
+        if batch.state is not BatchState.SUBMITTED:
+            return Reply(202, f"batch already {batch.state}")
+        if not completion.signed:
+            current = _confirm(rt, transcription)
+            if current is None:
+                return Reply(
+                    202, "the service does not report this transcription finished; ignored"
+                )
+            transcription = current
+        rt.ensure_resources()
+        try:
+            mark_batch_finished(rt, batch, transcription)
+        except JobConflictError:
+            continue
+        log.info(
+            "%s: completion pushed by web hook (%s)", describe_batch(batch), transcription.status
+        )
+        return Reply(202, "batch completion enqueued")
+    return Reply(503, "the batch kept changing while recording the completion; retry later")
 
 
 def _current_job(rt: Runtime, key: str, transcription: Transcription) -> JobRecord | Reply:

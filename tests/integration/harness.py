@@ -96,6 +96,9 @@ def env_for(azurite: Azurite, emulator: SpeechEmulator, tag: str) -> dict[str, s
         # The emulator has no rate limit unless a test sets one; the app's own limiter
         # (90 calls / 10 s) would only slow bulk tests down. Tests of it set their own.
         "SPEECH_RATE_LIMIT": "off",
+        # One Speech job per recording, as these tests were written for; the batching tests
+        # (test_batching.py) turn it on.
+        "BATCH_MAX_FILES": "1",
     }
 
 
@@ -212,7 +215,7 @@ class Pipeline:
         """Take the completion message of one job; other jobs' messages are completed."""
         mine: list[QueueMessage] = []
         for message in self.receive():
-            if json.loads(message.get_body())["job_key"] == job_key:
+            if json.loads(message.get_body()).get("job_key") == job_key:
                 mine.append(message)
             else:
                 self.complete(message)
@@ -247,8 +250,12 @@ class Pipeline:
     # ---------------------------------------------------------------- state
 
     def records(self) -> list[Any]:
-        """Every job row in the table."""
+        """Every job row in the table (batch rows live in their own partition)."""
         return list(self.table.query_entities("PartitionKey eq 'job'"))
+
+    def batch_rows(self) -> list[Any]:
+        """Every batch row in the table."""
+        return list(self.table.query_entities("PartitionKey eq 'batch'"))
 
     def record_for(self, name: str) -> Any:
         """The single job row of input `name`."""
@@ -339,7 +346,8 @@ class FastClock:
 def deliver(pipeline: Pipeline, tries: Counter[str]) -> None:
     """Run every queued completion as the host would; a failure puts the message back."""
     for message in pipeline.receive():
-        key = json.loads(message.get_body())["job_key"]
+        body = json.loads(message.get_body())
+        key = str(body.get("job_key") or body.get("batch_key") or message.id)
         try:
             pipeline.complete(message)
         except Exception:  # the host logs it and retries the message

@@ -107,7 +107,8 @@ REPORT_SINKS = {
 # rejection passed on (its code is found at its raise site) or a code the Speech service
 # sent (see test_every_service_failure_code_has_specific_advice). A new kind of source must
 # be added here on purpose, with advice for what it can hold.
-DYNAMIC_SOURCES = {"exc.reason_code", "exc.detail_code", "record.error_code"}
+# outcome.error_kind: the errorKind a multi-file job's report gives one file (batch_complete).
+DYNAMIC_SOURCES = {"exc.reason_code", "exc.detail_code", "record.error_code", "outcome.error_kind"}
 
 Function = ast.FunctionDef | ast.AsyncFunctionDef
 

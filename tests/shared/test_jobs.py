@@ -59,6 +59,9 @@ APPLY: dict[Event, Callable[[JobRecord], JobRecord]] = {
     Event.REJECTED: lambda r: jobs.reject(r, now=T0, reason_code="NotAudio", reason="text"),
     Event.FAILED: lambda r: jobs.fail(r, now=T0, error_code="TimedOut", error_message="late"),
     Event.RETRY: lambda r: jobs.retry(r, now=T0, timeout=timedelta(hours=30)),
+    Event.QUEUED: lambda r: jobs.queue(r, now=T0, until=T0 + LEASE),
+    Event.BATCHED: lambda r: jobs.batched(r, now=T0, batch_key="tb-1", lease=LEASE),
+    Event.UNBATCHED: lambda r: jobs.unbatch(r, now=T0),
 }
 
 
@@ -275,3 +278,30 @@ def test_retry_gives_a_failed_job_a_fresh_attempt_due_now() -> None:
     assert retried.transcription_id == ""
     assert retried.error_code == jobs.RETRY_CODE
     assert "OutOfAttempts" in retried.error_message
+
+
+def test_a_batched_job_counts_an_attempt_and_names_its_batch() -> None:
+    queued = jobs.queue(in_state(JobState.RECEIVED, needs_lookup=True), now=T0, until=T0 + LEASE)
+    assert queued.state is JobState.QUEUED
+    assert queued.next_check_at == T0 + LEASE  # the poller's safety net for a lost wake-up
+    assert not queued.needs_lookup  # nothing was posted for it
+    member = jobs.batched(queued, now=T0, batch_key="tb-1", lease=LEASE)
+    assert (member.state, member.batch_key, member.attempts) == (JobState.BATCHED, "tb-1", 1)
+    assert member.transcription_id == ""  # the batch holds the transcription, never a member
+    with pytest.raises(ValueError, match="batch_key"):
+        jobs.batched(queued, now=T0, batch_key="", lease=LEASE)
+
+
+def test_a_batch_never_posted_gives_its_jobs_back_without_counting_the_attempt() -> None:
+    member = jobs.batched(in_state(JobState.QUEUED), now=T0, batch_key="tb-1", lease=LEASE)
+    back = jobs.unbatch(member, now=T0 + LEASE)
+    assert (back.state, back.batch_key, back.attempts) == (JobState.QUEUED, "", 0)
+    assert jobs.is_due(back, T0 + LEASE)
+
+
+def test_a_batched_job_ends_on_its_own() -> None:
+    member = in_state(JobState.BATCHED, batch_key="tb-1", attempts=1)
+    assert jobs.complete(member, now=T0).state is JobState.DONE
+    retry = jobs.defer(member, now=T0, until=T0 + LEASE, reason_code="X", reason="file failed")
+    assert (retry.state, retry.batch_key) == (JobState.DEFERRED, "")  # retried on its own
+    assert jobs.reject(member, now=T0, reason_code="Superseded", reason="x").is_active is False

@@ -262,3 +262,18 @@ def test_submit_body_carries_the_deployment_tag_as_description() -> None:
     }
     assert build_submit_body(**common, description="tag")["description"] == "tag"
     assert "description" not in build_submit_body(**common)
+
+
+def test_submit_body_takes_several_recordings_for_one_job() -> None:
+    args = {k: v for k, v in BASE_ARGS.items() if k != "content_url"}
+    urls = [f"https://acct.blob.core.windows.net/in/{i}.wav?sig=s{i}" for i in range(1000)]
+    assert build_submit_body(**args, content_urls=urls)["contentUrls"] == urls
+    with pytest.raises(ValueError, match="at most 1000"):
+        build_submit_body(**args, content_urls=[*urls, "https://acct/x.wav"])
+    with pytest.raises(ValueError, match="same recording twice"):
+        # The SAS differs but the recording is the same: results could not be told apart.
+        build_submit_body(**args, content_urls=[urls[0], urls[0].replace("sig=s0", "sig=z")])
+    with pytest.raises(ValueError, match="not both"):
+        build_submit_body(**BASE_ARGS, content_urls=urls[:2])
+    with pytest.raises(ValueError, match="must not be empty"):
+        build_submit_body(**args)
