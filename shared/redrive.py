@@ -14,6 +14,7 @@ after its visibility timeout) and the completion function ignores a finished job
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from typing import TYPE_CHECKING, Final
 from azure.core.exceptions import AzureError, ResourceNotFoundError
 
 from shared import jobs
+from shared.batch_messages import parse_batch_message
 from shared.errors import JobConflictError, StorageTransientError, TranscriptionAppError
 from shared.input_versions import header_etag
 from shared.jobs import JobRecord, JobState
@@ -32,6 +34,7 @@ from shared.poison_messages import (
     BlobTriggerPoison,
     PoisonMessageError,
     completion_body,
+    decode_body,
     parse_blob_trigger_poison,
     parse_completion_poison,
 )
@@ -117,13 +120,27 @@ def redrive_completion_poison(
             log.warning("sweep: completion poison message %s not handled: %s", message.id, exc)
 
 
+def _is_batch_work(raw: str) -> bool:
+    """True for a batch message (`shared.batch_messages`) rather than a job's completion."""
+    try:
+        data = decode_body(raw)
+    except PoisonMessageError:
+        return False
+    return isinstance(data, dict) and parse_batch_message(json.dumps(data)) is not None
+
+
 def _redrive_completion(
     rt: Runtime, poison: QueueClient, message: QueueMessage, limit: int, report: RedriveReport
 ) -> None:
     try:
         parsed = parse_completion_poison(str(message.content))
     except PoisonMessageError as exc:
-        log.error("sweep: dropped a malformed completion poison message: %s", exc)
+        if _is_batch_work(str(message.content)):
+            # Batch work is not re-driven from here: the poller re-sends the completion of a
+            # batch whose lease ran out, and a wake-up whenever jobs wait in `queued`.
+            log.info("sweep: dropped a poisoned batch message; the poller sends batch work again")
+        else:
+            log.error("sweep: dropped a malformed completion poison message: %s", exc)
         report.dropped += 1
         _delete(poison, message)
         return

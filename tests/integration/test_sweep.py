@@ -228,6 +228,22 @@ def test_poison_for_a_finished_or_unknown_job_is_dropped(pipeline: Pipeline, rt:
     assert pipeline.receive() == []
 
 
+def test_poisoned_batch_work_is_dropped_without_an_error(
+    pipeline: Pipeline, rt: Runtime, caplog: pytest.LogCaptureFixture
+) -> None:
+    _clear_inputs(pipeline)
+    poison = _poison_queue(pipeline, f"{pipeline.env['COMPLETION_QUEUE']}-poison")
+    poison.send_message(_b64({"batch_key": "tb-" + "0" * 40}))
+    poison.send_message(_b64({"batch_run": "2026-01-01T00:00:00+00:00"}))
+    with caplog.at_level("INFO", logger="shared.redrive"):
+        report = run_sweep(rt, NOW)
+    assert report.redrive.dropped == 2
+    assert _raw_messages(poison) == []
+    batch_lines = [r for r in caplog.records if "poisoned batch message" in r.getMessage()]
+    assert len(batch_lines) == 2
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
+
+
 def test_blob_trigger_poison_is_submitted_by_the_sweep(pipeline: Pipeline, rt: Runtime) -> None:
     _clear_inputs(pipeline)
     name = "poison/trigger gave up.wav"
