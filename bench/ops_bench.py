@@ -1,16 +1,17 @@
 """`python -m bench.ops_bench [--jobs 100000] [--days 7]`: the operator view with many jobs.
 
-Starts an Azurite of its own (in memory: its on-disk mode rewrites the whole table database
-every few seconds, a cost that grows with the table and that the real service does not have)
-and writes `--jobs` job records spread over the last `--days`
-days (90 % done, 5 % failed, 4 % rejected, 1 % still in flight; turnarounds from seconds to
+Starts an Azurite of its own with `--jobs` job records spread over the last `--days` days
+(90 % done, 5 % failed, 4 % rejected, 1 % still in flight; turnarounds from seconds to
 hours), each with its index row, plus the hourly counter rows they add up to: the table as
-the app leaves it after that many jobs (one request per row from 8 threads, so setting up
-takes about 10 minutes). Then it times what an operator asks, each `--repeat` times, through
-the same query layer the API and the CLI use, and prints one JSON object: per question the
-median and worst latency in milliseconds and the size of its answer. It also times the live
-cost of the bookkeeping: `--writes` state changes through the job store with and without the
-recorder (index row + counter row per change).
+the app leaves it after that many jobs. `--fill seed` (the default) writes those rows into
+Azurite's database file while it is stopped and starts it on that file (seconds for 100,000
+jobs); `--fill requests` sends one upsert per row from 8 threads into an in-memory Azurite,
+whose cost per write grows with the table (about an hour for 100,000). Both give the same
+answers (tests/bench/test_ops_bench_smoke.py). Then it times what an operator asks, each
+`--repeat` times, through the same query layer the API and the CLI use, and prints one JSON
+object: per question the median and worst latency in milliseconds and the size of its
+answer. It also times the live cost of the bookkeeping: `--writes` state changes through the
+job store with and without the recorder (index row + counter row per change).
 """
 
 from __future__ import annotations
@@ -54,6 +55,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--writes", type=int, default=200)
     parser.add_argument("--seed", type=int, default=14)
+    parser.add_argument(
+        "--fill",
+        choices=("seed", "requests"),
+        default="seed",
+        help="seed: write the rows into Azurite's database file while it is stopped, then "
+        "start it on that file (minutes for 100,000 jobs); requests: one upsert per row "
+        "(Azurite slows down per write as the table grows: about an hour for 100,000)",
+    )
     return parser.parse_args(argv)
 
 
@@ -61,6 +70,8 @@ def main(argv: list[str] | None = None) -> int:
     """Fill a job table, time the operator's questions, print the result."""
     args = parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="ops-bench-") as tmp:
+        if args.fill == "seed":
+            return _main_seeded(Path(tmp), args)
         azurite = start_azurite(
             Path(tmp) / "data", log_path=Path(tmp) / "azurite.log", in_memory=True
         )
@@ -69,6 +80,109 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         finally:
             azurite.close()
+
+
+_TABLE = "opsbench"
+
+
+def _main_seeded(tmp: Path, args: argparse.Namespace) -> int:
+    """Create the table through Azurite, stop it, add every row to its database file (what
+    Azurite itself would have saved after the upserts), and start it again on that file.
+
+    The queries then run against a real Azurite over HTTP; only the filling skips the request
+    path, whose cost per write grows with the table on Azurite (not on Azure Table storage).
+    """
+    data = tmp / "data"
+    azurite = start_azurite(data, log_path=tmp / "azurite-create.log")
+    try:
+        _runtime(azurite.connection_string, _TABLE)
+        _wait_for_table_in_db(data / _DB_FILE, _TABLE)
+    finally:
+        azurite.close()
+    now = datetime.now(UTC)
+    records = list(synthetic_jobs(args.jobs, args.days, now, args.seed))
+    started = time.monotonic()
+    _seed_db(data / _DB_FILE, _TABLE, _rows(records))
+    azurite = start_azurite(data, log_path=tmp / "azurite.log", timeout=300.0)
+    fill_s = time.monotonic() - started
+    try:
+        result = _run(azurite.connection_string, args, records=records, now=now, fill_s=fill_s)
+        print(json.dumps({**result, "fill": "seed"}), flush=True)
+        return 0
+    finally:
+        azurite.close()
+
+
+_DB_FILE = "__azurite_db_table__.json"
+_ACCOUNT = "devstoreaccount1"
+
+
+def _wait_for_table_in_db(path: Path, table: str, timeout: float = 30.0) -> None:
+    """Azurite saves its table database every few seconds: wait until the new table is in."""
+    deadline = time.monotonic() + timeout
+    name = f"{_ACCOUNT}${table}"
+    while time.monotonic() < deadline:
+        try:
+            names = {c["name"] for c in json.loads(path.read_text())["collections"]}
+        except (OSError, ValueError, KeyError):
+            names = set()
+        if name in names:
+            return
+        time.sleep(0.5)
+    raise TimeoutError(f"Azurite did not save table {table} to {path} within {timeout} s")
+
+
+def _rows(records: list[JobRecord]) -> list[dict[str, Any]]:
+    """Every row the app would have written for `records`: job, index and counter rows."""
+    rows: list[dict[str, Any]] = []
+    for record in records:
+        rows.append(to_entity(record))
+        rows.append(index.index_entity(record))
+    for hour, counts in counters.counts_of(records).items():
+        for shard in range(counters.SHARDS):
+            share = counts if shard == 0 else counters.HourCounts()
+            row = {"PartitionKey": counters.PARTITION, "RowKey": counters.row_key(hour, shard)}
+            rows.append({**row, **share.to_properties()})
+    return rows
+
+
+def _seed_db(path: Path, table: str, rows: list[dict[str, Any]]) -> None:
+    """Add `rows` to `table`'s collection in Azurite's (LokiJS) database file, in the shape
+    Azurite stores an upserted entity: the wire JSON the SDK sends, plus its Timestamp/ETag."""
+    from azure.data.tables._serialize import _add_entity_properties  # noqa: PLC0415
+
+    db = json.loads(path.read_text())
+    (collection,) = [c for c in db["collections"] if c["name"] == f"{_ACCOUNT}${table}"]
+    stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f") + "0Z"
+    etag = "W/\"datetime'" + stamp.replace(":", "%3A") + "'\""
+    created_ms = int(time.time() * 1000)
+    docs = collection["data"]
+    next_id = int(collection.get("maxId") or 0)
+    for row in rows:
+        next_id += 1
+        properties = _add_entity_properties(row)
+        properties["Timestamp"] = stamp
+        properties["Timestamp@odata.type"] = "Edm.DateTime"
+        docs.append(
+            {
+                "PartitionKey": row["PartitionKey"],
+                "RowKey": row["RowKey"],
+                "properties": properties,
+                "lastModifiedTime": stamp,
+                "eTag": etag,
+                "meta": {"revision": 0, "created": created_ms, "version": 0},
+                "$loki": next_id,
+            }
+        )
+    collection["maxId"] = next_id
+    # LokiJS trusts the saved indices (`serializableIndices`): the ids in order, and per
+    # indexed property the document positions sorted by its value (ASCII keys here, so
+    # Python's order is JavaScript's).
+    collection["idIndex"] = [doc["$loki"] for doc in docs]
+    for name, binary_index in collection.get("binaryIndices", {}).items():
+        binary_index["dirty"] = False
+        binary_index["values"] = sorted(range(len(docs)), key=lambda i: docs[i][name])
+    path.write_text(json.dumps(db))
 
 
 def _runtime(connection: str, table: str) -> Runtime:
@@ -189,14 +303,22 @@ def _write_cost(rt: Runtime, table: TableClient, writes: int, now: datetime) -> 
     return {"ms_per_state_change": result}
 
 
-def _run(connection: str, args: argparse.Namespace) -> dict[str, Any]:
-    rt = _runtime(connection, "opsbench")
+def _run(
+    connection: str,
+    args: argparse.Namespace,
+    *,
+    records: list[JobRecord] | None = None,
+    now: datetime | None = None,
+    fill_s: float | None = None,
+) -> dict[str, Any]:
+    rt = _runtime(connection, _TABLE)
     table = rt.storage.table_client(rt.settings.jobs_table)
-    now = datetime.now(UTC)
-    records = list(synthetic_jobs(args.jobs, args.days, now, args.seed))
-    started = time.monotonic()
-    _fill(table, records)
-    fill_s = time.monotonic() - started
+    if records is None or now is None or fill_s is None:
+        now = datetime.now(UTC)
+        records = list(synthetic_jobs(args.jobs, args.days, now, args.seed))
+        started = time.monotonic()
+        _fill(table, records)
+        fill_s = time.monotonic() - started
     in_24h = sum(r.created >= now - timedelta(hours=24) for r in records)
 
     def jobs_of(page: query.JobPage) -> int:
