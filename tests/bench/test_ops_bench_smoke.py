@@ -69,5 +69,11 @@ def test_a_seeded_table_answers_like_one_filled_through_requests() -> None:
     # slow there); every answer must be the one the same rows written by upserts give.
     seeded, requested = run_bench("seed"), run_bench("requests")
     assert seeded["fill"] == "seed"
-    items = {name: timing["items"] for name, timing in seeded["timings"].items()}
-    assert items == {name: timing["items"] for name, timing in requested["timings"].items()}
+
+    def answers(result: dict) -> dict[str, int]:
+        # The status page's "items" is its size in bytes, which depends on the clock (ages,
+        # chart labels) as well as on the rows: every other question counts rows.
+        return {n: t["items"] for n, t in result["timings"].items() if n != "status_page"}
+
+    assert answers(seeded) == answers(requested)
+    assert len(answers(seeded)) == len(QUESTIONS) - 1
