@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -22,9 +21,9 @@ from devhost.services import wait_for
 from shared import batches, jobs
 from shared.batch_admission import admission
 from shared.retry import set_testing
-from shared.runtime import Runtime, runtime_for, utc_now
+from shared.runtime import Runtime, runtime_for
 from shared.settings import get_settings
-from tests.integration.harness import Pipeline, delta, mono_call, requests_by_route
+from tests.integration.harness import Clock, Pipeline, delta, mono_call, requests_by_route
 
 pytestmark = pytest.mark.integration
 
@@ -36,19 +35,6 @@ WORDS = ("alpha", "bravo", "charlie", "delta", "echo", "foxtrot")  # one per rec
 
 class Killed(BaseException):
     """The process dies here: no `except Exception` of the app stops it."""
-
-
-class Clock:
-    """The app's clock, `offset` ahead of real time."""
-
-    def __init__(self) -> None:
-        self.offset = timedelta(0)
-
-    def __call__(self) -> datetime:
-        return utc_now() + self.offset
-
-    def advance(self, **kwargs: float) -> None:
-        self.offset += timedelta(**kwargs)
 
 
 @pytest.fixture

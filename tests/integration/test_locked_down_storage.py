@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -24,10 +24,11 @@ from devhost.services import DEV_ACCOUNT, DEV_ACCOUNT_KEY, Azurite, SpeechEmulat
 from shared import storage
 from shared.complete import RESULTS_ACCESS_GRACE
 from shared.retry import set_testing
-from shared.runtime import Runtime, runtime_for, utc_now
+from shared.runtime import Runtime, runtime_for
 from shared.settings import get_settings
 from tests.conftest import EmulatorFactory
 from tests.integration.harness import (
+    Clock,
     Pipeline,
     delta,
     env_for,
@@ -116,16 +117,6 @@ def no_sas_can_be_made(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
             BlobServiceClient, "get_user_delegation_key", refuse("get_user_delegation_key")
         )
         yield tried
-
-
-class Clock:
-    """The app's clock, `offset` ahead of real time."""
-
-    def __init__(self) -> None:
-        self.offset = timedelta(0)
-
-    def __call__(self) -> datetime:
-        return utc_now() + self.offset
 
 
 def _settle(pipe: Pipeline, names: list[str], timeout: float = 60.0) -> dict[str, Any]:

@@ -7,7 +7,7 @@ the runtime's `clock` is the only time source the pipeline reads.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -19,24 +19,11 @@ from shared.errors import StorageTransientError
 from shared.retry import set_testing
 from shared.runtime import Runtime, runtime_for, utc_now
 from shared.settings import get_settings
-from tests.integration.harness import Pipeline, delta, mono_call, requests_by_route
+from tests.integration.harness import Clock, Pipeline, delta, mono_call, requests_by_route
 
 pytestmark = pytest.mark.integration
 
 SUBMIT_ROUTE = "POST /speechtotext/transcriptions:submit"
-
-
-class Clock:
-    """The app's clock, `offset` ahead of real time."""
-
-    def __init__(self) -> None:
-        self.offset = timedelta(0)
-
-    def __call__(self) -> datetime:
-        return utc_now() + self.offset
-
-    def advance(self, **kwargs: float) -> None:
-        self.offset += timedelta(**kwargs)
 
 
 @pytest.fixture
