@@ -60,7 +60,13 @@ from azure.core.exceptions import (
 )
 from azure.data.tables import TableClient, UpdateMode
 
-from shared.rate_limit import CallPurpose, RateLimit, RateLimiter, window_delay
+from shared.rate_limit import (
+    CallPurpose,
+    RateLimit,
+    RateLimiter,
+    acquire_within,
+    window_delay,
+)
 from shared.rate_window import SlidingWindow
 
 __all__ = [
@@ -263,14 +269,7 @@ class TableRateLimiter:
 
     def acquire(self, purpose: CallPurpose, *, max_wait: float) -> bool:
         """Wait (at most `max_wait` s) for a slot; False when none came in time."""
-        deadline = self._clock() + max_wait
-        while True:
-            delay = self.try_acquire(purpose)
-            if delay == 0.0:
-                return True
-            if self._clock() + delay > deadline:
-                return False
-            self._sleep(delay)
+        return acquire_within(self.try_acquire, purpose, max_wait, self._clock, self._sleep)
 
     def pause(self, seconds: float) -> None:
         """A 429: nobody, in any instance, sends for `seconds` (never shortens a pause)."""

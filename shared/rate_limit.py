@@ -41,6 +41,7 @@ __all__ = [
     "RateLimit",
     "RateLimitedError",
     "RateLimiter",
+    "acquire_within",
     "parse_rate_limit",
     "shared_limiter",
     "window_delay",
@@ -157,6 +158,25 @@ def window_delay(
     )
 
 
+def acquire_within(
+    try_acquire: Callable[[CallPurpose], float],
+    purpose: CallPurpose,
+    max_wait: float,
+    clock: Callable[[], float],
+    sleep: Callable[[float], None],
+) -> bool:
+    """Ask `try_acquire` (seconds until a slot, 0.0 = granted) until it grants, sleeping the
+    delay it names; False, without sleeping past it, when no slot comes within `max_wait`."""
+    deadline = clock() + max_wait
+    while True:
+        delay = try_acquire(purpose)
+        if delay == 0.0:
+            return True
+        if clock() + delay > deadline:
+            return False
+        sleep(delay)
+
+
 class RateLimiter:
     """A thread-safe sliding-window limiter with per-purpose caps and a shared pause.
 
@@ -202,15 +222,7 @@ class RateLimiter:
 
     def acquire(self, purpose: CallPurpose, *, max_wait: float) -> bool:
         """Wait (at most `max_wait` s) for a slot; False when none came in time."""
-        deadline = self._clock() + max_wait
-        while True:
-            delay = self.try_acquire(purpose)
-            if delay == 0.0:
-                return True
-            now = self._clock()
-            if now + delay > deadline:
-                return False
-            self._sleep(delay)
+        return acquire_within(self.try_acquire, purpose, max_wait, self._clock, self._sleep)
 
     def pause(self, seconds: float) -> None:
         """The service said 429 / Retry-After: nobody sends for `seconds` (never shortens)."""
