@@ -44,20 +44,19 @@ from bench.pipeline_bench import BenchConfig, progress, upload_all, wait_for_out
 from bench.stack import (
     Stack,
     StackOptions,
-    _wait_ready,
     app_settings,
-    child_env,
     free_port,
+    launch_app,
+    start_services,
+    wait_ready,
+    write_settings,
 )
 from devhost.services import (
     PROJECT_ROOT,
     ManagedProcess,
     start_azurite,
-    start_speech_emulator,
 )
 from shared.rate_limit import RateLimit
-from shared.settings import Settings
-from shared.storage import StorageClients, ensure_resources
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -116,23 +115,7 @@ def running_instances(run_dir: Path, args: argparse.Namespace) -> Iterator[tuple
         poll_min_interval_s=5.0,
     )
     with contextlib.ExitStack() as stack:
-        azurite = start_azurite(run_dir / "azurite", log_path=run_dir / "azurite.log")
-        stack.callback(shutil.rmtree, azurite.data_dir, True)
-        stack.callback(azurite.stop)
-        emulator = start_speech_emulator(
-            "--engine",
-            "scripted",
-            "--start-delay",
-            "0",
-            "--processing-time",
-            f"{args.processing_time:g}",
-            "--rate-limit",
-            args.rate_limit,
-            "--log-level",
-            "warning",
-            log_path=run_dir / "emulator.log",
-        )
-        stack.callback(emulator.stop)
+        azurite, emulator = start_services(stack, run_dir, args.processing_time, args.rate_limit)
         settings = app_settings(azurite, emulator, options, secret="")
         uid = uuid.uuid4().hex[:8]
         quota_table = f"benchquota{uid}"
@@ -143,44 +126,25 @@ def running_instances(run_dir: Path, args: argparse.Namespace) -> Iterator[tuple
                 "AzureFunctionsWebHost__hostid": f"bench-{uid}",
             }
         )
-        config = Settings.from_env(settings)
-        ensure_resources(StorageClients.from_setting(settings, config.storage_connection), config)
-        settings_file = run_dir / "local.settings.json"
-        settings_file.write_text(json.dumps({"IsEncrypted": False, "Values": settings}))
+        settings_file = write_settings(run_dir, settings)
         instances: list[Instance] = []
         for index in range(args.instances):
             log = run_dir / f"app-{index}.log"
             counts = run_dir / f"storage-counts-{index}.json"
-            with log.open("w", encoding="utf-8") as out:
-                process = subprocess.Popen(
-                    [
-                        sys.executable,
-                        "-m",
-                        "bench.app_host",
-                        "--root",
-                        str(PROJECT_ROOT),
-                        "--settings",
-                        str(settings_file),
-                        "--port",
-                        str(free_port()),
-                        "--blob-scan-interval",
-                        "1",
-                        "--instance-index",
-                        str(index),
-                    ],
-                    cwd=PROJECT_ROOT,
-                    env=child_env(settings, counts),
-                    stdin=subprocess.DEVNULL,
-                    stdout=out,
-                    stderr=subprocess.STDOUT,
-                    text=True,
-                    start_new_session=True,
-                )
-            app = ManagedProcess(f"app-{index}", process, log)
-            stack.callback(app.stop, 60.0)
+            app = launch_app(
+                stack,
+                settings_file,
+                settings,
+                name=f"app-{index}",
+                port=free_port(),
+                log=log,
+                counts_file=counts,
+                blob_scan_interval_s=1.0,
+                extra_args=("--instance-index", str(index)),
+            )
             instances.append(Instance(app, log, counts))
         for instance in instances:
-            _wait_ready(instance.app, instance.log, timeout=90.0)
+            wait_ready(instance.app, instance.log, timeout=90.0)
         first = instances[0]
         yield (
             Stack(

@@ -156,7 +156,7 @@ def child_env(settings: Mapping[str, str], counts_file: Path) -> dict[str, str]:
     return env
 
 
-def _wait_ready(process: ManagedProcess, log: Path, timeout: float) -> None:
+def wait_ready(process: ManagedProcess, log: Path, timeout: float) -> None:
     def ready() -> bool:
         if not process.alive():
             tail = log.read_text(encoding="utf-8", errors="replace")[-3000:]
@@ -171,68 +171,114 @@ def _wait_ready(process: ManagedProcess, log: Path, timeout: float) -> None:
         raise BenchError(f"the app did not start within {timeout:.0f} s; see {log}") from exc
 
 
+def start_services(
+    stack: contextlib.ExitStack, run_dir: Path, processing_time_s: float, rate_limit: str
+) -> tuple[Azurite, SpeechEmulator]:
+    """Azurite (its data dropped at the end) and the scripted Speech emulator, both stopped
+    when `stack` closes."""
+    azurite = start_azurite(run_dir / "azurite", log_path=run_dir / "azurite.log")
+    stack.callback(shutil.rmtree, azurite.data_dir, True)
+    stack.callback(azurite.stop)
+    emulator = start_speech_emulator(
+        "--engine",
+        "scripted",
+        "--start-delay",
+        "0",
+        "--processing-time",
+        f"{processing_time_s:g}",
+        "--rate-limit",
+        rate_limit,
+        "--log-level",
+        "warning",
+        log_path=run_dir / "emulator.log",
+    )
+    stack.callback(emulator.stop)
+    return azurite, emulator
+
+
+def write_settings(run_dir: Path, settings: dict[str, str]) -> Path:
+    """Create the app's storage resources with its own routine (one source), then write
+    `local.settings.json` for the app processes; its path."""
+    app_config = Settings.from_env(settings)
+    ensure_resources(
+        StorageClients.from_setting(settings, app_config.storage_connection), app_config
+    )
+    settings_file = run_dir / "local.settings.json"
+    settings_file.write_text(
+        json.dumps({"IsEncrypted": False, "Values": settings}, indent=2), encoding="utf-8"
+    )
+    return settings_file
+
+
+def launch_app(
+    stack: contextlib.ExitStack,
+    settings_file: Path,
+    settings: dict[str, str],
+    *,
+    name: str,
+    port: int,
+    log: Path,
+    counts_file: Path,
+    blob_scan_interval_s: float,
+    extra_args: tuple[str, ...] = (),
+) -> ManagedProcess:
+    """Start the app (`bench.app_host`, devhost plus the storage counter) as a process of its
+    own, stopped when `stack` closes; not waited for (see `wait_ready`)."""
+    argv = [
+        sys.executable,
+        "-m",
+        "bench.app_host",
+        "--root",
+        str(PROJECT_ROOT),
+        "--settings",
+        str(settings_file),
+        "--port",
+        str(port),
+        "--blob-scan-interval",
+        f"{blob_scan_interval_s:g}",
+        *extra_args,
+    ]
+    with log.open("w", encoding="utf-8") as out:
+        process = subprocess.Popen(
+            argv,
+            cwd=PROJECT_ROOT,
+            env=child_env(settings, counts_file),
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
+    app = ManagedProcess(name, process, log)
+    stack.callback(app.stop, 60.0)
+    return app
+
+
 @contextmanager
 def running_stack(run_dir: Path, options: StackOptions) -> Iterator[Stack]:
     """Start Azurite, the emulator and the app; stop them all (and drop Azurite's data) after."""
     run_dir.mkdir(parents=True, exist_ok=True)
     with contextlib.ExitStack() as stack:
-        azurite = start_azurite(run_dir / "azurite", log_path=run_dir / "azurite.log")
-        stack.callback(shutil.rmtree, azurite.data_dir, True)
-        stack.callback(azurite.stop)
-        emulator = start_speech_emulator(
-            "--engine",
-            "scripted",
-            "--start-delay",
-            "0",
-            "--processing-time",
-            f"{options.processing_time_s:g}",
-            "--rate-limit",
-            options.rate_limit,
-            "--log-level",
-            "warning",
-            log_path=run_dir / "emulator.log",
+        azurite, emulator = start_services(
+            stack, run_dir, options.processing_time_s, options.rate_limit
         )
-        stack.callback(emulator.stop)
         secret = secrets.token_hex(16)
         settings = app_settings(azurite, emulator, options, secret)
-        # The app's own routine creates its containers, table and queues (one source).
-        app_config = Settings.from_env(settings)
-        clients = StorageClients.from_setting(settings, app_config.storage_connection)
-        ensure_resources(clients, app_config)
-        settings_file = run_dir / "local.settings.json"
-        settings_file.write_text(
-            json.dumps({"IsEncrypted": False, "Values": settings}, indent=2), encoding="utf-8"
-        )
+        settings_file = write_settings(run_dir, settings)
         port = free_port()
         app_log = run_dir / "app.log"
         counts_file = run_dir / "storage-counts.json"
-        argv = [
-            sys.executable,
-            "-m",
-            "bench.app_host",
-            "--root",
-            str(PROJECT_ROOT),
-            "--settings",
-            str(settings_file),
-            "--port",
-            str(port),
-            "--blob-scan-interval",
-            f"{options.blob_scan_interval_s:g}",
-        ]
-        with app_log.open("w", encoding="utf-8") as log:
-            process = subprocess.Popen(
-                argv,
-                cwd=PROJECT_ROOT,
-                env=child_env(settings, counts_file),
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                text=True,
-                start_new_session=True,
-            )
-        app = ManagedProcess("app", process, app_log)
-        stack.callback(app.stop, 60.0)
-        _wait_ready(app, app_log, timeout=60.0)
+        app = launch_app(
+            stack,
+            settings_file,
+            settings,
+            name="app",
+            port=port,
+            log=app_log,
+            counts_file=counts_file,
+            blob_scan_interval_s=options.blob_scan_interval_s,
+        )
+        wait_ready(app, app_log, timeout=60.0)
         yield Stack(
             run_dir=run_dir,
             azurite=azurite,
