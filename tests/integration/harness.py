@@ -43,8 +43,9 @@ from azure.storage.blob import BlobClient, BlobServiceClient
 from azure.storage.queue import QueueClient, TextBase64DecodePolicy
 
 from devhost.services import Azurite, SpeechEmulator, wait_for
-from shared.runtime import utc_now
+from shared.runtime import runtime_for, utc_now
 from shared.settings import get_settings
+from shared.speech_client import description_filter
 
 RATE = 16000
 
@@ -301,6 +302,18 @@ class Pipeline:
         response = self.admin.get("/_emulator/stats")
         response.raise_for_status()
         return response.json()
+
+    def live_transcriptions(self) -> list[dict[str, Any]]:
+        """This pipeline's transcriptions still on the service (its deployment's description).
+
+        The session's emulator is shared with the other test modules of a worker, so its
+        global `live` count may hold their leftovers.
+        """
+        tag = runtime_for(get_settings()).deployment_tag
+        response = self.api.get("/transcriptions", params={"filter": description_filter(tag)})
+        response.raise_for_status()
+        values: list[dict[str, Any]] = response.json()["values"]
+        return values
 
     def configure(self, **changes: Any) -> None:
         """Change the emulator's behaviour (faults)."""

@@ -130,7 +130,7 @@ def one_outcome_each(pipeline: Pipeline, names: list[str]) -> dict[str, str]:
     for name, row in found.items():
         assert (name in outputs) == (row["State"] == "done"), (name, row["State"])
         assert (name in reports) == (row["State"] in ("failed", "rejected")), name
-    assert pipeline.stats()["transcriptions"]["live"] == 0  # nothing left on the service
+    assert pipeline.live_transcriptions() == []  # nothing left on the service
     assert {b["State"] for b in pipeline.batch_rows()} <= {"done"}
     return {n: r["State"] for n, r in found.items()}
 
@@ -291,5 +291,5 @@ def test_a_recording_overwritten_while_its_batch_runs_is_superseded(
     assert f"{names[0]}.json" not in pipeline.errors()  # superseded: no report
     states = {r["BlobName"]: r["State"] for r in pipeline.records() if r["BlobName"] in names[1:]}
     assert states == dict.fromkeys(names[1:], "done")
-    assert pipeline.stats()["transcriptions"]["live"] == 0
+    assert pipeline.live_transcriptions() == []
     assert {b["State"] for b in pipeline.batch_rows()} <= {"done"}
