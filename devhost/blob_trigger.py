@@ -43,6 +43,8 @@ log = logging.getLogger("devhost")
 HOSTS_CONTAINER = "azure-webjobs-hosts"
 POISON_QUEUE = "webjobs-blobtrigger-poison"
 _PARAM = re.compile(r"\{([^{}]+)\}")
+# Found blobs waiting per worker before scanning pauses (see `BlobTriggerListener.backlog`).
+BACKLOG_PER_WORKER = 4
 
 
 @dataclass(frozen=True)
@@ -152,6 +154,21 @@ class BlobTriggerListener:
     @property
     def name(self) -> str:
         return self.invoker.spec.name
+
+    @property
+    def backlog(self) -> int:
+        """Blob versions found and not finished yet (running or waiting for a worker)."""
+        with self._lock:
+            return len(self._inflight)
+
+    @property
+    def backlog_limit(self) -> int:
+        """Above this many, a scan is skipped: what it would find waits behind the rest."""
+        return BACKLOG_PER_WORKER * self._options.max_degree_of_parallelism
+
+    def scan_due(self) -> bool:
+        """False while more blobs than `backlog_limit` wait (the host's loop skips a scan)."""
+        return self.backlog <= self.backlog_limit
 
     def _prepare(self) -> None:
         if self._ready:

@@ -12,6 +12,7 @@ import os
 import re
 import socket
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, wait
 from pathlib import Path
@@ -303,9 +304,18 @@ class DevHost:
             return None
 
     def _blob_loop(self, listener: BlobTriggerListener) -> None:
+        # A scan lists every blob of the container, which costs seconds of this process's
+        # CPU once it holds thousands. So, like the host's polling strategy, scanning backs
+        # off: no scan while the blobs found earlier still wait for a worker (what it found
+        # would queue behind them), and the pause after a scan is at least twice what the
+        # scan took, so listing never takes more than a third of the host's time.
         while not self._stop.is_set():
-            self._guarded(f"Scanning for blobs of {listener.name}", listener.scan)
-            self._stop.wait(self.blob_scan_interval)
+            took = 0.0
+            if listener.scan_due():
+                started = time.monotonic()
+                self._guarded(f"Scanning for blobs of {listener.name}", listener.scan)
+                took = time.monotonic() - started
+            self._stop.wait(max(self.blob_scan_interval, 2 * took))
 
     def _queue_loop(self, listener: QueueTriggerListener) -> None:
         self._guarded(f"Creating the queue of {listener.name}", listener.prepare)

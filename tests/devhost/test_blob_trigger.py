@@ -165,6 +165,28 @@ def test_background_host_picks_up_new_blobs(blob_app, container, make_host):
     assert client_calls(blob_app)[0]["name"] == "live.wav"
 
 
+def test_scanning_pauses_while_found_blobs_wait_for_a_worker(blob_app, container, make_host):
+    # A scan lists the whole container: while the blobs found earlier still wait for a worker,
+    # another scan would only queue more behind them, so the host's loop skips it.
+    host = make_host(blob_app)
+    listener = host.blobs["on_blob_client"]
+    extra = 3
+    names = [f"held-{i:02d}.wav" for i in range(listener.backlog_limit + extra)]
+    for name in names:
+        container.upload_blob(name, b"hold")
+    try:
+        futures = listener.scan()
+        assert len(futures) == len(names)
+        assert listener.backlog == len(names)
+        assert not listener.scan_due()
+    finally:
+        blob_app.gate.set()
+    assert all(f.result(timeout=30).succeeded for f in futures)
+    wait_for(lambda: listener.backlog == 0, timeout=10, what="the backlog to drain")
+    assert listener.scan_due()
+    assert sorted(c["name"] for c in client_calls(blob_app)) == names
+
+
 def test_missing_container_is_scanned_as_empty(blob_app, make_host):
     host = make_host(blob_app)  # DEVHOST_TEST_CONTAINER was never created
     assert host.scan_blobs("on_blob_client") == []

@@ -1,6 +1,7 @@
 """Fixture app: blob triggers bound as the SDK BlobClient and as func.InputStream.
 
-Blobs whose content starts with b"fail" make the function raise.
+Blobs whose content starts with b"fail" make the function raise; b"hold" makes it wait
+until the test sets `gate`.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import azurefunctions.extensions.bindings.blob as blob
 app = func.FunctionApp()
 calls: list[dict[str, Any]] = []
 _lock = threading.Lock()
+gate = threading.Event()
 
 
 @app.blob_trigger(
@@ -28,6 +30,8 @@ def on_blob_client(client: blob.BlobClient) -> None:
         calls.append({"function": "client", "arg": client, "name": client.blob_name, "data": data})
     if data.startswith(b"fail"):
         raise RuntimeError(f"asked to fail on {client.blob_name}")
+    if data.startswith(b"hold") and not gate.wait(60):
+        raise RuntimeError("the test never opened the gate")
 
 
 @app.blob_trigger(
