@@ -80,9 +80,11 @@ def complete_batch(rt: Runtime, batch: BatchRecord) -> BatchRecord:
         return batch
     try:
         pending = [m for m in members_of(rt, batch.members) if _in(batch, m)]
-        if pending:
-            _settle(rt, batch, pending)
-        left = [m.key for m in members_of(rt, batch.members) if _in(batch, m)]
+        saved_done = _settle(rt, batch, pending) if pending else set()
+        # Members this run saw saved as done are settled; the others (retried, reported,
+        # superseded, or skipped by a helper that lost a race) are read again to be sure.
+        unsure = [m.key for m in pending if m.key not in saved_done]
+        left = [m.key for m in members_of(rt, unsure) if _in(batch, m)]
         if left:
             # A member whose write lost a race: the redelivery settles it.
             raise JobConflictError(f"{describe_batch(batch)}: {len(left)} member(s) unsettled")
@@ -106,11 +108,13 @@ def _in(batch: BatchRecord, record: JobRecord) -> bool:
     return record.state is JobState.BATCHED and record.batch_key == batch.key
 
 
-def _settle(rt: Runtime, batch: BatchRecord, pending: list[JobRecord]) -> None:
+def _settle(rt: Runtime, batch: BatchRecord, pending: list[JobRecord]) -> set[str]:
+    """Settle each pending member; returns the keys this run saved as done."""
     by_source = {
         source_key(rt.storage.blob_client(m.container, m.blob_name).url): m for m in pending
     }
     settled: set[str] = set()
+    done: set[str] = set()
     lock = threading.Lock()
     outcomes: dict[str, FileOutcome] = {}
     try:
@@ -141,9 +145,11 @@ def _settle(rt: Runtime, batch: BatchRecord, pending: list[JobRecord]) -> None:
                 "%s: a result for a recording not in the batch; ignored", describe_batch(batch)
             )
             return
-        _write_member(rt, batch, member, raw, result)
+        saved_done = _write_member(rt, batch, member, raw, result)
         with lock:
             settled.add(member.key)
+            if saved_done:
+                done.add(member.key)
 
     with ThreadPoolExecutor(max_workers=_MEMBER_WORKERS, thread_name_prefix="batch-out") as pool:
         list(pool.map(one, [f.content_url for f in results]))
@@ -159,11 +165,13 @@ def _settle(rt: Runtime, batch: BatchRecord, pending: list[JobRecord]) -> None:
             else:
                 outcome = FileOutcome(False, NO_RESULT_CODE, "the job produced no result for it")
         _member_failed(rt, member, outcome)
+    return done
 
 
 def _write_member(
     rt: Runtime, batch: BatchRecord, member: JobRecord, raw: bytes, result: Any
-) -> None:
+) -> bool:
+    """Write the member's outputs and mark it done; False when it ended another way."""
     if input_status(rt, member) is InputStatus.CHANGED:
         log.info(
             "%s: overwritten while its batch ran; the newer version's job writes the outputs",
@@ -174,7 +182,7 @@ def _write_member(
             member,
             reason="the recording was overwritten by a newer upload before this version finished",
         )
-        return
+        return False
     now = rt.clock()
     try:
         write_outputs(rt, _with_finish(member, batch), raw, result)
@@ -185,8 +193,9 @@ def _write_member(
             reason_code="InvalidResult",
             message=f"the Speech service's result file could not be read: {exc}",
         )
-        return
+        return False
     rt.store.save(member, jobs.complete(member, now=now))
+    return True
 
 
 def _with_finish(member: JobRecord, batch: BatchRecord) -> JobRecord:
