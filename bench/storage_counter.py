@@ -68,10 +68,18 @@ class StorageCounter:
         self._lock = threading.Lock()
         self._counts: Counter[str] = Counter()
         self._markers: dict[str, float] = {}
+        self._app_files: dict[str, bool] = {}
 
     def _caller(self, frame: FrameType | None) -> str:
+        # Every request walks its stack: remember each file's verdict (a few hundred files)
+        # so counting costs the app process next to nothing.
+        known = self._app_files
         while frame is not None:
-            if is_app_frame(frame.f_code.co_filename, self._app_root):
+            filename = frame.f_code.co_filename
+            verdict = known.get(filename)
+            if verdict is None:
+                verdict = known[filename] = is_app_frame(filename, self._app_root)
+            if verdict:
                 return "app"
             frame = frame.f_back
         return "host"
