@@ -233,6 +233,7 @@ def run_mode(config: BenchConfig, mode: str, run_dir: Path) -> dict[str, Any]:
     (run_dir / "uploads.json").write_text(
         json.dumps({u.name: u.key for u in uploads}), encoding="utf-8"
     )
+    (run_dir / "batches.json").write_text(json.dumps(batch_of), encoding="utf-8")
     return build_result(
         mode=mode,
         config=config,
