@@ -41,6 +41,9 @@ log = logging.getLogger(__name__)
 __all__ = ["members_of", "recover_posting", "release_members", "run_batches"]
 
 _WRITERS: Final = 8  # concurrent member writes (Table round trips)
+# Concurrent member reads: a completion reads its batch's members before it writes anything,
+# so these point reads are on every recording's path to its transcript.
+_READERS: Final = 32
 _run_lock = threading.Lock()
 
 
@@ -196,9 +199,14 @@ def _abandon(
 
 
 def members_of(rt: Runtime, keys: Iterable[str]) -> list[JobRecord]:
-    """The job records of `keys` that exist (read a few at a time)."""
-    with ThreadPoolExecutor(max_workers=_WRITERS, thread_name_prefix="batch") as pool:
-        return [r for r in pool.map(rt.store.get, list(keys)) if r is not None]
+    """The job records of `keys` that exist (read several at a time)."""
+    wanted = list(keys)
+    if not wanted:
+        return []
+    with ThreadPoolExecutor(
+        max_workers=min(_READERS, len(wanted)), thread_name_prefix="batch-read"
+    ) as pool:
+        return [r for r in pool.map(rt.store.get, wanted) if r is not None]
 
 
 def release_members(rt: Runtime, batch: BatchRecord, *, singly: bool = False) -> None:

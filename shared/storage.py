@@ -48,6 +48,7 @@ from shared.storage_connection import (
     StorageConnection,
     parse_connection,
 )
+from shared.storage_transport import pooled_transport
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
@@ -108,9 +109,9 @@ class StorageClients:
         """Clients for a parsed connection that has all three endpoints (one credential)."""
         credential = connection_credential(connection)
         return cls(
-            blob=_client(BlobServiceClient, connection, "blob", credential, options),
-            queue=_client(QueueServiceClient, connection, "queue", credential, options),
-            table=_client(TableServiceClient, connection, "table", credential, options),
+            blob=_client(BlobServiceClient, connection, "blob", credential, _pooled(options)),
+            queue=_client(QueueServiceClient, connection, "queue", credential, _pooled(options)),
+            table=_client(TableServiceClient, connection, "table", credential, _pooled(options)),
         )
 
     def blob_client(self, container: str, name: str) -> BlobClient:
@@ -149,13 +150,18 @@ def blob_service_from_setting(
 _Client = TypeVar("_Client", BlobServiceClient, QueueServiceClient, TableServiceClient)
 
 
+def _pooled(options: Mapping[str, Any]) -> dict[str, Any]:
+    """`options` with a transport of its own for one client (unless one was given)."""
+    return {"transport": pooled_transport(), **options}
+
+
 def service_client(
     cls: type[_Client], connection: StorageConnection, service: Service, **options: Any
 ) -> _Client:
     """One service's client for `connection` as a single-service binding reads it
     (``__<service>ServiceUri``, else ``__serviceUri``); `ConfigurationError` when it has no
     endpoint for `service`."""
-    return _client(cls, connection, service, connection_credential(connection), options)
+    return _client(cls, connection, service, connection_credential(connection), _pooled(options))
 
 
 def _client(

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import logging
+import threading
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
 
@@ -119,3 +122,24 @@ def test_identity_based_connection_needs_service_uris() -> None:
     assert clients.blob.url.startswith("https://acct.blob.core.windows.net")
     assert clients.queue.url.startswith("https://acct.queue.core.windows.net")
     assert clients.table.url.startswith("https://acct.table.core.windows.net")
+
+
+@pytest.mark.integration
+def test_side_by_side_calls_keep_their_connections(
+    clients: StorageClients, container: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A batch completion writes ~128 blobs at once through one client. With requests' default
+    # pool of 10, each call past the tenth closed its connection when done (and the next
+    # opened a new one: a TLS handshake against Azure Storage).
+    caplog.set_level(logging.WARNING, logger="urllib3.connectionpool")
+    start = threading.Barrier(48)
+
+    def write(index: int) -> None:
+        start.wait(timeout=30)
+        clients.blob_client(container, f"side-by-side/{index}.json").upload_blob(b"{}")
+
+    with ThreadPoolExecutor(max_workers=48) as pool:
+        list(pool.map(write, range(48)))
+    names = list(clients.blob.get_container_client(container).list_blob_names())
+    assert len([n for n in names if n.startswith("side-by-side/")]) == 48
+    assert not [r for r in caplog.records if "pool is full" in r.getMessage()]
