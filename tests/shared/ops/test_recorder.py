@@ -28,7 +28,7 @@ pytestmark = pytest.mark.integration
 T0 = datetime(2026, 12, 5, 8, 20, tzinfo=UTC)
 
 
-class CounterReads(SansIOHTTPPolicy):  # type: ignore[type-arg]
+class CounterReads(SansIOHTTPPolicy):
     """Counts reads of counter rows: `add_counts` reads its row once per write it tries."""
 
     def __init__(self) -> None:
