@@ -174,14 +174,9 @@ def wait_ready(process: ManagedProcess, log: Path, timeout: float) -> None:
 def start_services(
     stack: contextlib.ExitStack, run_dir: Path, processing_time_s: float, rate_limit: str
 ) -> tuple[Azurite, SpeechEmulator]:
-    """Azurite (data in memory) and the scripted Speech emulator, both stopped when `stack`
-    closes.
-
-    Azurite keeps the run's data in memory only: on disk it re-serialises its whole blob
-    database every few seconds, and at 10,000 recordings (some 80,000 blobs with outputs and
-    receipts) that stalled every storage call for up to 26 s, which real Storage never does.
-    """
-    azurite = start_azurite(run_dir / "azurite", log_path=run_dir / "azurite.log", in_memory=True)
+    """Azurite (its data dropped at the end) and the scripted Speech emulator, both stopped
+    when `stack` closes."""
+    azurite = start_azurite(run_dir / "azurite", log_path=run_dir / "azurite.log")
     stack.callback(shutil.rmtree, azurite.data_dir, True)
     stack.callback(azurite.stop)
     emulator = start_speech_emulator(
