@@ -31,6 +31,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from azure.core.exceptions import AzureError
 from azure.storage.blob import BlobServiceClient
 
 from bench import metrics
@@ -158,17 +159,23 @@ def wait_for_outputs(stack: Stack, uploads: list[Uploaded], config: BenchConfig)
     started = time.monotonic()
     next_listing = started
     tick = threading.Event()  # never set: its wait() paces the checks without a bare sleep
+    failed_now: dict[str, float] = {}
     while True:
         claimed = reported_written(stack, names)
-        failed_now = check_outputs(stack, names, errors, outputs=False).failed
-        claimed_all = len(set(claimed) | set(failed_now)) >= len(uploads)
-        if claimed_all or time.monotonic() >= next_listing:
-            listed_at = time.monotonic()
-            current = check_outputs(stack, names, errors)
-            took = time.monotonic() - listed_at
-            next_listing = listed_at + max(config.check_every_s, took / LISTING_DUTY)
-            for name, at in current.done.items():
-                seen.done.setdefault(name, at)
+        try:
+            failed_now = check_outputs(stack, names, errors, outputs=False).failed
+            claimed_all = len(set(claimed) | set(failed_now)) >= len(uploads)
+            if claimed_all or time.monotonic() >= next_listing:
+                listed_at = time.monotonic()
+                current = check_outputs(stack, names, errors)
+                took = time.monotonic() - listed_at
+                next_listing = listed_at + max(config.check_every_s, took / LISTING_DUTY)
+                for name, at in current.done.items():
+                    seen.done.setdefault(name, at)
+        except AzureError as exc:
+            # Azurite stalls now and then under a big run (its own housekeeping): the app
+            # rides it out with retries, and so does the benchmark's watching.
+            progress(f"checking the containers failed ({type(exc).__name__}); trying again")
         for name, at in failed_now.items():
             seen.failed.setdefault(name, at)
         finished = len(seen.done) + len(set(seen.failed) - set(seen.done))
