@@ -48,7 +48,7 @@ from shared.storage_connection import (
     StorageConnection,
     parse_connection,
 )
-from shared.storage_transport import pooled_transport
+from shared.storage_transport import TRANSPORT_OPTIONS, pooled_transport
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
@@ -151,8 +151,13 @@ _Client = TypeVar("_Client", BlobServiceClient, QueueServiceClient, TableService
 
 
 def _pooled(options: Mapping[str, Any]) -> dict[str, Any]:
-    """`options` with a transport of its own for one client (unless one was given)."""
-    return {"transport": pooled_transport(), **options}
+    """`options` with a transport of its own for one client (unless one was given); the
+    options that configure a transport go into it (the client would ignore them)."""
+    if "transport" in options:
+        return dict(options)
+    transport_options = {k: v for k, v in options.items() if k in TRANSPORT_OPTIONS}
+    rest = {k: v for k, v in options.items() if k not in TRANSPORT_OPTIONS}
+    return {"transport": pooled_transport(**transport_options), **rest}
 
 
 def service_client(

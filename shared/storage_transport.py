@@ -21,7 +21,7 @@ from azure.core.pipeline.transport import RequestsTransport
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-__all__ = ["POOL_CONNECTIONS", "pooled_transport"]
+__all__ = ["POOL_CONNECTIONS", "TRANSPORT_OPTIONS", "pooled_transport"]
 
 # Connections kept alive per host (per client): above the app's widest fan-out (16 x 8
 # product writes go through one blob client) would only keep idle sockets open.
@@ -37,8 +37,22 @@ class _PooledAdapter(HTTPAdapter):
         super().init_poolmanager(*args, **kwargs)
 
 
-def pooled_transport(connections: int = POOL_CONNECTIONS) -> RequestsTransport:
-    """A transport for one Storage client whose pool keeps `connections` alive per host."""
+# Client options that configure the transport: a client given a transport ignores them, so
+# they must go into the transport itself (the doctor's short timeouts, for one).
+TRANSPORT_OPTIONS: Final = (
+    "connection_timeout",
+    "read_timeout",
+    "connection_verify",
+    "connection_cert",
+    "connection_data_block_size",
+)
+
+
+def pooled_transport(
+    connections: int = POOL_CONNECTIONS, **connection_options: Any
+) -> RequestsTransport:
+    """A transport for one Storage client whose pool keeps `connections` alive per host;
+    `connection_options` are azure-core's (``connection_timeout``, ``read_timeout``...)."""
     session = requests.Session()
     adapter = _PooledAdapter(
         pool_connections=4,  # hosts kept (one account's endpoint, a proxy)
@@ -48,4 +62,4 @@ def pooled_transport(connections: int = POOL_CONNECTIONS) -> RequestsTransport:
     for prefix in ("http://", "https://"):
         session.mount(prefix, adapter)
     # The transport owns (and closes) the session, as with the one it would make itself.
-    return RequestsTransport(session=session, session_owner=True)
+    return RequestsTransport(session=session, session_owner=True, **connection_options)
