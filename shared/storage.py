@@ -109,9 +109,9 @@ class StorageClients:
         """Clients for a parsed connection that has all three endpoints (one credential)."""
         credential = connection_credential(connection)
         return cls(
-            blob=_client(BlobServiceClient, connection, "blob", credential, _pooled(options)),
-            queue=_client(QueueServiceClient, connection, "queue", credential, _pooled(options)),
-            table=_client(TableServiceClient, connection, "table", credential, _pooled(options)),
+            blob=_client(BlobServiceClient, connection, "blob", credential, options),
+            queue=_client(QueueServiceClient, connection, "queue", credential, options),
+            table=_client(TableServiceClient, connection, "table", credential, options),
         )
 
     def blob_client(self, container: str, name: str) -> BlobClient:
@@ -166,7 +166,7 @@ def service_client(
     """One service's client for `connection` as a single-service binding reads it
     (``__<service>ServiceUri``, else ``__serviceUri``); `ConfigurationError` when it has no
     endpoint for `service`."""
-    return _client(cls, connection, service, connection_credential(connection), _pooled(options))
+    return _client(cls, connection, service, connection_credential(connection), options)
 
 
 def _client(
@@ -176,6 +176,7 @@ def _client(
     credential: TokenCredential | None,
     options: Mapping[str, Any],
 ) -> _Client:
+    options = _pooled(options)  # every client gets its own wide connection pool
     if not connection.uses_identity:
         return cls.from_connection_string(connection.connection_string.reveal(), **options)
     uri = connection.uri_for(service)
