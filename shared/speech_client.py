@@ -237,12 +237,24 @@ class SpeechClient:
         return self._transport.call(request, lambda r: decode_json("get model", r, _object))
 
     def list_files(
-        self, transcription_id: str, *, sas_lifetime_minutes: int | None = None
+        self,
+        transcription_id: str,
+        *,
+        sas_lifetime_minutes: int | None = None,
+        kind: str | None = None,
     ) -> list[TranscriptionFile]:
-        """All files of a finished job (every page), with fresh SAS `content_url`s."""
+        """All files of a finished job (every page), with fresh SAS `content_url`s.
+
+        `kind` (``Transcription``, ``TranscriptionReport``) asks the service for that kind
+        only: a job of 100 recordings has 101 files, two pages of 100, but 100 results.
+        """
         params: dict[str, Any] = {}
         if sas_lifetime_minutes is not None:
             params["sasLifetimeMinutes"] = sas_lifetime_minutes
+        if kind is not None:
+            if not kind.isalpha():
+                raise ValueError(f"not a file kind: {kind!r}")
+            params["filter"] = f"kind eq '{kind}'"
         url = f"{self._transcription_url(transcription_id)}/files"
         request = SpeechRequest("list_files", "GET", url, CallPurpose.COMPLETION, params=params)
         return list(self._transport.paged(request, TranscriptionFile.from_json))

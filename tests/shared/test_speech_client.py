@@ -258,6 +258,14 @@ def test_list_files_reads_all_pages_with_sas_lifetime() -> None:
     assert script.requests[1].url.params.get_list("api-version") == ["2024-11-15"]
 
 
+def test_list_files_of_one_kind_asks_the_service_to_filter() -> None:
+    client, script = make_client([httpx.Response(200, json={"values": []})])
+    assert client.list_files(JOB_ID, kind="TranscriptionReport") == []
+    assert script.requests[0].url.params["filter"] == "kind eq 'TranscriptionReport'"
+    with pytest.raises(ValueError, match="not a file kind"):
+        client.list_files(JOB_ID, kind="x' or name ne '")
+
+
 def test_download_sends_no_credential_and_is_not_counted() -> None:
     client, script = make_client([httpx.Response(200, content=b'{"x": 1}')])
     assert client.download(CONTENT_URL) == b'{"x": 1}'
