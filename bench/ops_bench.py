@@ -56,6 +56,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--writes", type=int, default=200)
     parser.add_argument("--seed", type=int, default=14)
     parser.add_argument(
+        "--now",
+        type=_aware_datetime,
+        default=None,
+        help="ISO time the jobs are spread back from and the questions are asked at "
+        "(default: the current time); two runs with the same --now and --seed hold the same "
+        "rows and get the same answers, whatever the hour they run in",
+    )
+    parser.add_argument(
         "--fill",
         choices=("seed", "requests"),
         default="seed",
@@ -64,6 +72,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "(Azurite slows down per write as the table grows: about an hour for 100,000)",
     )
     return parser.parse_args(argv)
+
+
+def _aware_datetime(text: str) -> datetime:
+    value = datetime.fromisoformat(text)
+    if value.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"{text!r} has no time zone; add Z or +00:00")
+    return value.astimezone(UTC)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -95,11 +110,11 @@ def _main_seeded(tmp: Path, args: argparse.Namespace) -> int:
     data = tmp / "data"
     azurite = start_azurite(data, log_path=tmp / "azurite-create.log")
     try:
-        _runtime(azurite.connection_string, _TABLE)
+        _runtime(azurite.connection_string, _TABLE, datetime.now(UTC))
         _wait_for_table_in_db(data / _DB_FILE, _TABLE)
     finally:
         azurite.close()
-    now = datetime.now(UTC)
+    now = args.now or datetime.now(UTC)
     records = list(synthetic_jobs(args.jobs, args.days, now, args.seed))
     started = time.monotonic()
     _seed_db(data / _DB_FILE, _TABLE, _rows(records))
@@ -185,14 +200,20 @@ def _seed_db(path: Path, table: str, rows: list[dict[str, Any]]) -> None:
     path.write_text(json.dumps(db))
 
 
-def _runtime(connection: str, table: str) -> Runtime:
+def _runtime(connection: str, table: str, now: datetime) -> Runtime:
+    """A runtime whose clock stands at `now`: the hour windows of the statistics are then cut
+    where the synthetic jobs were spread from, not wherever the wall clock is when asked."""
     env = {
         "AzureWebJobsStorage": connection,
         "SPEECH_ENDPOINT": "http://127.0.0.1:9",  # never called
         "JOBS_TABLE": table,
     }
     settings = Settings.from_env(env)
-    rt = Runtime(settings, StorageClients.from_setting(env, settings.storage_connection))
+    rt = Runtime(
+        settings,
+        StorageClients.from_setting(env, settings.storage_connection),
+        clock=lambda: now,
+    )
     rt.ensure_resources()
     return rt
 
@@ -311,10 +332,10 @@ def _run(
     now: datetime | None = None,
     fill_s: float | None = None,
 ) -> dict[str, Any]:
-    rt = _runtime(connection, _TABLE)
+    now = now or args.now or datetime.now(UTC)
+    rt = _runtime(connection, _TABLE, now)
     table = rt.storage.table_client(rt.settings.jobs_table)
-    if records is None or now is None or fill_s is None:
-        now = datetime.now(UTC)
+    if records is None or fill_s is None:
         records = list(synthetic_jobs(args.jobs, args.days, now, args.seed))
         started = time.monotonic()
         _fill(table, records)
