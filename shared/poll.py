@@ -22,6 +22,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Final
 
 from shared import jobs
+from shared.batch_admission import batching_enabled
 from shared.batch_poll import apply_batch_status, poll_batch, settle_strays
 from shared.batches import BatchRecord, BatchState, describe_batch
 from shared.errors import (
@@ -36,7 +37,7 @@ from shared.outcomes import fail_job, resubmit_vanished
 from shared.runtime import Runtime
 from shared.speech_client import description_filter
 from shared.storage import storage_errors
-from shared.submit import THROTTLED_CODE, job_lease, resume_job
+from shared.submit import THROTTLED_CODE, found_late, job_lease, resume_job
 
 if TYPE_CHECKING:
     from shared.speech_models import Transcription
@@ -48,6 +49,10 @@ __all__ = ["PollReport", "enqueue_completion", "mark_finished", "poll"]
 _PAGE_SIZE: Final = 100
 # Resubmissions per poller run when no rate limit is set (else one window's share).
 _MAX_RESUBMITS_UNLIMITED: Final = 200
+# Sweep-found recordings queued for batches per run, and how many side by side (each is a
+# few Table and Blob round trips: claim, header check, queue; no Speech call).
+_MAX_LATE_PER_RUN: Final = 500
+_LATE_WORKERS: Final = 8
 
 
 @dataclass
@@ -322,25 +327,43 @@ def _resubmit(rt: Runtime, records: Iterable[JobRecord], report: PollReport) -> 
 
     Each submission goes through the client's rate limiter with the lowest priority, so this
     never takes the quota from completions; the first one it refuses ends the run's share.
+    Recordings the sweep found late are a backlog: with batching on they are queued for
+    batches (no Speech call each), up to `_MAX_LATE_PER_RUN` a run, a few side by side.
     """
+    ordered = sorted(records, key=lambda r: (r.next_check_at or r.created, r.created))
+    late = [r for r in ordered if found_late(r)] if batching_enabled(rt) else []
+    if late:
+        workers = min(_LATE_WORKERS, len(late))
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="poll-late") as pool:
+            list(pool.map(lambda r: _resume(rt, r, report), late[:_MAX_LATE_PER_RUN]))
     limit = rt.settings.speech_rate_limit
     cap = limit.submission_cap if limit is not None else _MAX_RESUBMITS_UNLIMITED
-    ordered = sorted(records, key=lambda r: (r.next_check_at or r.created, r.created))
-    for record in ordered[:cap]:
-        try:
-            result = resume_job(rt, record)
-        except (SpeechServiceError, StorageTransientError) as exc:
-            report.errors += 1
-            log.warning("%s: resubmission failed, retried next run: %s", jobs.describe(record), exc)
-            continue
-        except Exception:  # one broken job must not stall every other job
-            report.errors += 1
-            log.exception("%s: resubmission failed unexpectedly", jobs.describe(record))
-            continue
-        report.resubmitted.append(record.key)
-        if result.state is JobState.QUEUED or (
-            result.state is JobState.DEFERRED and result.error_code == THROTTLED_CODE
+    taken = {r.key for r in late}
+    for record in [r for r in ordered if r.key not in taken][:cap]:
+        result = _resume(rt, record, report)
+        if result is not None and (
+            result.state is JobState.QUEUED
+            or (result.state is JobState.DEFERRED and result.error_code == THROTTLED_CODE)
         ):
             # Still throttled: submitting the rest now would only earn more 429s.
             log.info("poll: Speech is throttling; remaining resubmissions wait for the next run")
             break
+
+
+def _resume(rt: Runtime, record: JobRecord, report: PollReport) -> JobRecord | None:
+    """`resume_job`, failures logged and counted; None when it failed."""
+    try:
+        result = resume_job(rt, record)
+    except (SpeechServiceError, StorageTransientError) as exc:
+        with _report_lock:
+            report.errors += 1
+        log.warning("%s: resubmission failed, retried next run: %s", jobs.describe(record), exc)
+        return None
+    except Exception:  # one broken job must not stall every other job
+        with _report_lock:
+            report.errors += 1
+        log.exception("%s: resubmission failed unexpectedly", jobs.describe(record))
+        return None
+    with _report_lock:
+        report.resubmitted.append(record.key)
+    return result

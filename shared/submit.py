@@ -47,8 +47,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 __all__ = [
+    "MISSED_TRIGGER_CODE",
     "THROTTLED_CODE",
     "defer_delay",
+    "found_late",
     "handle_new_blob",
     "job_lease",
     "resume_job",
@@ -58,6 +60,8 @@ __all__ = [
 
 # The reason code of a job deferred because Speech answered 429 to its submission.
 THROTTLED_CODE: Final = "Throttled"
+# The reason code of a job the sweep recorded for a recording that had none (`shared.sweep`).
+MISSED_TRIGGER_CODE: Final = "MissedTrigger"
 _DEFER_BASE_S: Final = 60.0
 _DEFER_MAX_S: Final = 15 * 60.0
 _AUTH_DEFER_S: Final = 10 * 60.0
@@ -207,10 +211,24 @@ def submit_job(
         adopted = _adopt_earlier_submission(rt, record)
         if adopted is not None:
             return adopted
-    if record.state is JobState.RECEIVED and not submit_singly(rt, trigger_lag_s=trigger_lag_s):
+    late = found_late(record)
+    if late:
+        # The sweep records a recording only once it has waited SWEEP_MIN_AGE_SECONDS for its
+        # trigger: a backlog by definition (a host or Event Grid far behind, hundreds of them
+        # at once), which a batch spends the quota on once instead of three times each.
+        trigger_lag_s = max(trigger_lag_s or 0.0, rt.settings.sweep_min_age_seconds)
+    shareable = record.state is JobState.RECEIVED or late
+    if shareable and not submit_singly(rt, trigger_lag_s=trigger_lag_s):
         # Arrivals outpace single submissions: share a Speech job (`shared.batcher`).
         return queue_job(rt, record)
     return _post(rt, record)
+
+
+def found_late(record: JobRecord) -> bool:
+    """True for a job the sweep recorded (its trigger missed, or long behind) and nobody has
+    tried to submit yet: like a new arrival, it may share a Speech job. A job deferred for any
+    other reason (a failed attempt, a file retried alone after its batch) goes on its own."""
+    return record.state is JobState.DEFERRED and record.error_code == MISSED_TRIGGER_CODE
 
 
 def _check_input(rt: Runtime, record: JobRecord, blob: BlobClient) -> JobRecord:

@@ -42,7 +42,7 @@ from shared.redrive import (
     redrive_completion_poison,
 )
 from shared.storage import storage_errors
-from shared.submit import THROTTLED_CODE, handle_new_blob
+from shared.submit import MISSED_TRIGGER_CODE, THROTTLED_CODE, handle_new_blob
 
 if TYPE_CHECKING:
     from azure.data.tables import TableClient
@@ -61,7 +61,6 @@ __all__ = [
     "run_sweep",
 ]
 
-MISSED_TRIGGER_CODE: Final = "MissedTrigger"
 CURSOR_PARTITION: Final = "sweep"
 _CURSOR_ROW: Final = "cursor"
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -23,6 +24,7 @@ from shared.batch_admission import admission
 from shared.retry import set_testing
 from shared.runtime import Runtime, runtime_for
 from shared.settings import get_settings
+from shared.sweep import SweepLimits, run_sweep
 from tests.integration.harness import Clock, Pipeline, delta, mono_call, requests_by_route
 
 pytestmark = pytest.mark.integration
@@ -293,3 +295,24 @@ def test_a_recording_overwritten_while_its_batch_runs_is_superseded(
     assert states == dict.fromkeys(names[1:], "done")
     assert pipeline.live_transcriptions() == []
     assert {b["State"] for b in pipeline.batch_rows()} <= {"done"}
+
+
+def test_recordings_the_sweep_found_late_share_one_job(
+    pipeline: Pipeline, clock: Clock, rt: Runtime
+) -> None:
+    # A host far behind on a backlog: these recordings' triggers have not run when the sweep
+    # finds them, and it hands them all to the poller (its own submit budget spent).
+    names = [f"late/{i}.wav" for i in range(4)]
+    for i, name in enumerate(names):
+        pipeline.upload(name, mono_call(), [[WORDS[i]]])
+    report = run_sweep(rt, SweepLimits(grace=timedelta(0), max_submitted=0))
+    assert sorted(report.handed_to_poller) == sorted(names)
+    before = requests_by_route(pipeline.stats())
+    settle(pipeline, clock, names)
+    made = delta(before, requests_by_route(pipeline.stats()))
+    assert one_outcome_each(pipeline, names) == dict.fromkeys(names, "done")
+    # One Speech job for the four, as for any backlog; not four jobs of one.
+    assert made[SUBMIT_ROUTE] == 1
+    assert batch_of(pipeline, names)["MemberCount"] == 4
+    for i, name in enumerate(names):
+        assert WORDS[i] in pipeline.output(f"{name}/transcript.txt").decode().lower()
