@@ -331,15 +331,16 @@ def _resubmit(rt: Runtime, records: Iterable[JobRecord], report: PollReport) -> 
     batches (no Speech call each), up to `_MAX_LATE_PER_RUN` a run, a few side by side.
     """
     ordered = sorted(records, key=lambda r: (r.next_check_at or r.created, r.created))
-    late = [r for r in ordered if found_late(r)] if batching_enabled(rt) else []
+    sharing = batching_enabled(rt)
+    late = [r for r in ordered if sharing and found_late(r)]
+    alone = [r for r in ordered if not (sharing and found_late(r))]
     if late:
         workers = min(_LATE_WORKERS, len(late))
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="poll-late") as pool:
             list(pool.map(lambda r: _resume(rt, r, report), late[:_MAX_LATE_PER_RUN]))
     limit = rt.settings.speech_rate_limit
     cap = limit.submission_cap if limit is not None else _MAX_RESUBMITS_UNLIMITED
-    taken = {r.key for r in late}
-    for record in [r for r in ordered if r.key not in taken][:cap]:
+    for record in alone[:cap]:
         result = _resume(rt, record, report)
         if result is not None and (
             result.state is JobState.QUEUED
