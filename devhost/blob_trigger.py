@@ -45,6 +45,28 @@ POISON_QUEUE = "webjobs-blobtrigger-poison"
 _PARAM = re.compile(r"\{([^{}]+)\}")
 # Found blobs waiting per worker before scanning pauses (see `BlobTriggerListener.backlog`).
 BACKLOG_PER_WORKER = 4
+# The pause after a scan, in multiples of what the scan took: after one that found new blobs,
+# and after one that found nothing (an idle container is listed again only for a newcomer).
+BUSY_SCAN_FACTOR = 2.0
+IDLE_SCAN_FACTOR = 10.0
+# The host's container scan runs every 10 s (`ScanBlobScanLogHybridPollingStrategy`): an
+# idle pause never grows past it on account of the factor alone.
+HOST_SCAN_INTERVAL = 10.0
+
+
+def scan_pause(interval: float, took: float, *, found: bool) -> float:
+    """Seconds to wait before the next scan of a container whose last listing took `took`.
+
+    A scan lists every blob, which costs this process's CPU (and Azurite's) in proportion
+    to the container's size; a container of 1,000 recordings rescanned every second is half
+    the host's time spent on nothing. So the pause is at least twice the listing's time, and
+    ten times it (at most `HOST_SCAN_INTERVAL`) once a scan found nothing new. A small
+    container is still scanned every `interval`, and a burst keeps the short pause.
+    """
+    busy = max(interval, BUSY_SCAN_FACTOR * took)
+    if found:
+        return busy
+    return max(busy, min(IDLE_SCAN_FACTOR * took, HOST_SCAN_INTERVAL))
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 
 import azure.functions as func
 
-from devhost.blob_trigger import HOSTS_CONTAINER, BlobPath, BlobTriggerListener
+from devhost.blob_trigger import HOSTS_CONTAINER, BlobPath, BlobTriggerListener, scan_pause
 from devhost.connections import DEFAULT_CONNECTION, blob_service, queue_service
 from devhost.host_config import HostConfig, load_host_config
 from devhost.http_server import HttpServer
@@ -307,15 +307,16 @@ class DevHost:
         # A scan lists every blob of the container, which costs seconds of this process's
         # CPU once it holds thousands. So, like the host's polling strategy, scanning backs
         # off: no scan while the blobs found earlier still wait for a worker (what it found
-        # would queue behind them), and the pause after a scan is at least twice what the
-        # scan took, so listing never takes more than a third of the host's time.
+        # would queue behind them), and the pause grows with what the listing took
+        # (`scan_pause`), most after a scan that found nothing new.
         while not self._stop.is_set():
-            took = 0.0
+            pause = self.blob_scan_interval
             if listener.scan_due():
                 started = time.monotonic()
-                self._guarded(f"Scanning for blobs of {listener.name}", listener.scan)
+                found = self._guarded(f"Scanning for blobs of {listener.name}", listener.scan)
                 took = time.monotonic() - started
-            self._stop.wait(max(self.blob_scan_interval, 2 * took))
+                pause = scan_pause(self.blob_scan_interval, took, found=bool(found))
+            self._stop.wait(pause)
 
     def _queue_loop(self, listener: QueueTriggerListener) -> None:
         self._guarded(f"Creating the queue of {listener.name}", listener.prepare)

@@ -10,7 +10,7 @@ from azure.storage.blob import BlobClient as StorageBlobClient
 from azure.storage.blob import BlobServiceClient
 from azure.storage.queue import QueueServiceClient
 
-from devhost.blob_trigger import BlobPath, receipt_name
+from devhost.blob_trigger import HOST_SCAN_INTERVAL, BlobPath, receipt_name, scan_pause
 from devhost.indexing import find_function_app, index_app
 from devhost.services import wait_for
 from tests.devhost.conftest import load_fixture_app
@@ -190,3 +190,15 @@ def test_scanning_pauses_while_found_blobs_wait_for_a_worker(blob_app, container
 def test_missing_container_is_scanned_as_empty(blob_app, make_host):
     host = make_host(blob_app)  # DEVHOST_TEST_CONTAINER was never created
     assert host.scan_blobs("on_blob_client") == []
+
+
+def test_a_scan_that_found_nothing_is_followed_by_a_longer_pause():
+    # A 1,000-blob listing taking 0.3 s: twice that while blobs arrive, ten times once idle.
+    assert scan_pause(1.0, 0.3, found=True) == pytest.approx(1.0)
+    assert scan_pause(1.0, 0.8, found=True) == pytest.approx(1.6)
+    assert scan_pause(1.0, 0.3, found=False) == pytest.approx(3.0)
+    # The idle pause stops growing at the host's own 10 s container scan ...
+    assert scan_pause(1.0, 2.0, found=False) == pytest.approx(HOST_SCAN_INTERVAL)
+    # ... but never falls below twice the listing, nor below the configured interval.
+    assert scan_pause(1.0, 7.0, found=False) == pytest.approx(14.0)
+    assert scan_pause(2.0, 0.01, found=False) == pytest.approx(2.0)
