@@ -21,6 +21,7 @@ from devhost.setting_refs import BindingConfigError
 from shared.errors import ConfigurationError
 from shared.storage import service_client
 from shared.storage_connection import Service, StorageConnection, parse_connection
+from shared.storage_transport import pooled_transport
 
 DEFAULT_CONNECTION = "AzureWebJobsStorage"
 
@@ -64,7 +65,8 @@ def _client(
     connection = _connection(name or DEFAULT_CONNECTION, settings, function)
     if not connection.uses_identity:
         text = expand_connection_string(connection.connection_string.reveal())
-        return cls.from_connection_string(text)
+        # The app's transport (wide pool, environment read once), as `service_client` gives.
+        return cls.from_connection_string(text, transport=pooled_transport())
     try:
         return service_client(cls, connection, service)
     except ConfigurationError as exc:
