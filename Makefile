@@ -35,7 +35,7 @@ $(PY_STAMP): requirements.txt requirements-dev.txt
 	@touch $@
 
 $(NODE_STAMP): package.json package-lock.json
-	@command -v npm >/dev/null || { echo "Node.js 20+ with npm is required (for Azurite)"; exit 1; }
+	@command -v npm >/dev/null || { echo "npm is required (it installs Azurite and the Node.js 22 it runs on)"; exit 1; }
 	npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 

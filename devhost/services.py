@@ -8,6 +8,7 @@ one reports is read from its output) with their data in a directory we own.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import shutil
@@ -65,15 +66,23 @@ def wait_for(
         time.sleep(interval)
 
 
-def azurite_binary() -> Path:
-    """Path of the project's Azurite (installed by `npm ci`); raises with advice if absent."""
-    path = PROJECT_ROOT / "node_modules" / ".bin" / "azurite"
-    if not path.exists():
+def azurite_command() -> list[str]:
+    """How to run the project's Azurite: its script under the Node.js the project installs.
+
+    package.json pins both (`npm ci`): Azurite from 3.36 needs Node.js 22, whatever Node.js
+    ran npm. Running the script with that node is what `npx azurite` does by putting
+    ``node_modules/.bin`` first on PATH. Raises with advice when either is missing.
+    """
+    modules = PROJECT_ROOT / "node_modules"
+    node = modules / ".bin" / "node"
+    manifest = modules / "azurite" / "package.json"
+    if not node.exists() or not manifest.exists():
         raise ServiceError(
-            f"Azurite is not installed at {path}. Run `make setup` (it runs `npm ci`), "
-            "which needs Node.js 20+ and npm."
+            f"Azurite and its Node.js are not installed under {modules}. Run `make setup` "
+            "(it runs `npm ci`; any Node.js with npm can install them)."
         )
-    return path
+    script = json.loads(manifest.read_text(encoding="utf-8"))["bin"]["azurite"]
+    return [str(node), str((manifest.parent / script).resolve())]
 
 
 class _OutputWatcher:
@@ -225,7 +234,7 @@ class Azurite:
     def start(self, timeout: float = 30.0) -> None:
         """Start (or restart, on the same ports and data) the Azurite process."""
         argv = [
-            str(azurite_binary()),
+            *azurite_command(),
             "--silent",
             "--disableTelemetry",
             "--skipApiVersionCheck",
