@@ -1,10 +1,11 @@
 """`python -m bench.azurite_scale`: how Azurite's cost per blob call grows with its blobs.
 
 Why it exists: a 10,000-recording run holds some 90,000 blobs (the recordings, seven
-products each, the host's receipts), and Azurite (the local stand-in, not the app) slows
-down in proportion: it looks blobs up by scanning its metadata collection. This measures
-that on a fresh Azurite, so the pipeline benchmark's large-run numbers can be read
-correctly. Prints one JSON line per step: blobs held, upload rate, median HEAD latency.
+products each, the host's receipts). Azurite 3.35 (the local stand-in, not the app) slowed
+down in proportion, looking each blob up by scanning every blob of the account; 3.36+ looks
+it up by name, which is why the project pins 3.37. This measures the per-call cost on a
+fresh Azurite, so the pipeline benchmark's large-run numbers can be read correctly. Prints
+one JSON line per step: blobs held, upload rate, median HEAD latency.
 """
 
 from __future__ import annotations
