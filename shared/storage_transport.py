@@ -11,8 +11,8 @@ Azure Storage. A wider pool keeps those connections alive.
 The environment's proxy settings (``HTTPS_PROXY``, ``NO_PROXY``...) and CA bundle
 (``REQUESTS_CA_BUNDLE``) are honoured as requests honours them, but read once per endpoint
 instead of on every call: requests walks all of ``os.environ`` twice per request to find
-them, and a Functions worker's environment holds every app setting. With ~115 variables that
-was ~0.9 ms of the ~3.4 ms of CPU a small blob write costs the app, a quarter of it. App
+them, and a Functions worker's environment holds every app setting. With ~115 variables
+(and a CA bundle set) a small blob write cost the app 2.47 ms of CPU before and 2.03 after. App
 settings cannot change under a running worker (changing one restarts it), so nothing is
 missed. ``~/.netrc`` is not consulted: Storage calls carry their own authorization.
 
