@@ -36,6 +36,7 @@ the parameter annotations at indexing time.)
 
 import logging
 import os
+import typing
 
 import azure.functions as func
 from azurefunctions.extensions.bindings import blob
@@ -125,16 +126,27 @@ def complete(msg: func.QueueMessage) -> None:
 
 @app.function_name("speech_webhook")
 @app.route(route="speech-webhook", methods=["GET", "POST"], auth_level=func.AuthLevel.ANONYMOUS)
-def speech_webhook(req: func.HttpRequest) -> func.HttpResponse:
+@app.queue_output(
+    arg_name="completions",
+    queue_name=_setting_ref("COMPLETION_QUEUE", settings.completion_queue),
+    connection=settings.storage_connection,
+)
+def speech_webhook(
+    req: func.HttpRequest,
+    # typing.List, not list: azure-functions' queue output check rejects list[str].
+    completions: func.Out[typing.List[str]],  # noqa: UP006
+) -> func.HttpResponse:
     """Speech web hook callbacks: the registration challenge and signed completion events.
 
     Anonymous because the Speech service cannot send a function key; every callback is
     authenticated by its HMAC signature with WEBHOOK_SECRET instead (401 on mismatch).
+    The completion message leaves through the queue output, not the SDK: the host then
+    wakes its `complete` listener at once rather than at its next poll.
     """
     from shared.runtime import runtime_for  # noqa: PLC0415 - lazy: lean cold start
     from shared.webhook_handler import handle_http_request  # noqa: PLC0415
 
-    return handle_http_request(runtime_for(get_settings()), req)
+    return handle_http_request(runtime_for(get_settings()), req, completions)
 
 
 @app.function_name("doctor")

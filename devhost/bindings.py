@@ -1,7 +1,8 @@
 """Non-trigger bindings: blob input, blob and queue outputs, binding expressions.
 
 Paths and queue names may use app settings (`%NAME%`) and trigger metadata (`{name}`,
-`{queueTrigger}`); outputs create their container or queue on demand, as the host does.
+`{queueTrigger}`); outputs create their container or queue on demand, as the host does,
+and a queue output wakes this host's listeners of that queue (`devhost.queue_watcher`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from devhost.blob_binding import blob_argument
 from devhost.connections import DEFAULT_CONNECTION, blob_service, queue_service
 from devhost.host_config import HostConfig
 from devhost.indexing import FunctionSpec
+from devhost.queue_watcher import SharedQueueWatcher
 from devhost.setting_refs import BindingConfigError, resolve_setting_refs
 
 _SUPPORTED_EXTRA = {("blob", "in"), ("blob", "out"), ("queue", "out"), ("http", "out")}
@@ -62,12 +64,18 @@ class Bindings:
     """The blob/queue bindings of one function (validated when built)."""
 
     def __init__(
-        self, spec: FunctionSpec, *, settings: Mapping[str, str], host: HostConfig
+        self,
+        spec: FunctionSpec,
+        *,
+        settings: Mapping[str, str],
+        host: HostConfig,
+        watcher: SharedQueueWatcher | None = None,
     ) -> None:
         check_supported(spec)
         self._function = spec.name
         self._settings = settings
         self._encoding = host.queues.message_encoding
+        self._watcher = watcher
 
     def _path(self, binding: dict[str, Any], metadata: Mapping[str, str]) -> tuple[str, str]:
         path = resolve_setting_refs(
@@ -123,3 +131,5 @@ class Bindings:
                 with contextlib.suppress(ResourceExistsError):
                     client.create_queue()
                 client.send_message(text)
+        if self._watcher is not None and values:
+            self._watcher.notify(client.queue_name)

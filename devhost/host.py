@@ -29,6 +29,7 @@ from devhost.invoker import Invoker, Outcome
 from devhost.leases import ListenerLock
 from devhost.ncrontab import NCronSchedule, ScheduleError
 from devhost.queue_trigger import MIN_POLLING_INTERVAL, QueueTriggerListener, next_poll_delay
+from devhost.queue_watcher import SharedQueueWatcher
 from devhost.setting_refs import BindingConfigError, resolve_setting_refs
 from devhost.timer_status import TimerStatusStore, should_monitor
 from devhost.timer_trigger import Clock, TimerTriggerListener, utc_now
@@ -88,6 +89,8 @@ class DevHost:
         self._threads: list[threading.Thread] = []
         self._queue_lease = queue_lease_seconds
         self._clock = clock
+        # Queue outputs of this host wake its listeners of the same queue at once.
+        self.watcher = SharedQueueWatcher()
         for spec in self.functions:
             self._add(spec)
 
@@ -111,7 +114,9 @@ class DevHost:
                 f"Function '{spec.name}': devhost does not run '{kind}' triggers (it runs "
                 f"{', '.join(SUPPORTED_TRIGGERS)}). Use `func start` for this app."
             )
-        invoker = Invoker(spec, settings=self.settings, host=self.config, root=self.root)
+        invoker = Invoker(
+            spec, settings=self.settings, host=self.config, root=self.root, watcher=self.watcher
+        )
         trigger = spec.trigger
         connection = str(trigger.get("connection") or DEFAULT_CONNECTION)
         if kind == "blobTrigger":
@@ -322,13 +327,21 @@ class DevHost:
         self._guarded(f"Creating the queue of {listener.name}", listener.prepare)
         delay = MIN_POLLING_INTERVAL
         threshold = self.config.queues.refill_threshold
+        wake = self.watcher.register(listener.queue.queue_name)
         while not self._stop.is_set():
+            wake.clear()  # this poll sees whatever an output wrote before it
             started = self._guarded(f"Polling the queue of {listener.name}", listener.poll_once)
             found = bool(started)
             delay = next_poll_delay(delay, found, self.config.queues.max_polling_interval)
+            listener.next_poll_at = time.monotonic() + delay
             # Wait for the delay, renewing leases; while busy, refill below the threshold.
+            # A queue output of this host ends the wait (with capacity free) and resets the
+            # back-off, as the host's SharedQueueWatcher does.
             waited = 0.0
             while not self._stop.is_set() and (waited < delay or listener.running > threshold):
+                if wake.is_set() and listener.running <= threshold:
+                    delay = MIN_POLLING_INTERVAL
+                    break
                 self._guarded("Renewing message leases", listener.renew_leases)
                 if self._stop.wait(0.05):
                     break

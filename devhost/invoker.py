@@ -25,6 +25,7 @@ from azure.functions import _abc as func_abc
 from devhost.bindings import Bindings
 from devhost.host_config import HostConfig
 from devhost.indexing import FunctionSpec
+from devhost.queue_watcher import SharedQueueWatcher
 from devhost.setting_refs import BindingConfigError
 
 log = logging.getLogger("devhost")
@@ -47,8 +48,8 @@ class Outcome:
     error: BaseException | None = None
 
 
-class _Out(func.Out[Any]):
-    """The object an output-binding parameter receives."""
+class OutputValue(func.Out[Any]):
+    """The object an output-binding parameter receives (`func.Out`), as the worker passes it."""
 
     def __init__(self) -> None:
         self._value: Any = None
@@ -106,8 +107,9 @@ class Invoker:
         settings: Mapping[str, str],
         host: HostConfig,
         root: Path,
+        watcher: SharedQueueWatcher | None = None,
     ) -> None:
-        self._bindings = Bindings(spec, settings=settings, host=host)
+        self._bindings = Bindings(spec, settings=settings, host=host, watcher=watcher)
         self.spec = spec
         self._settings = settings
         self._host = host
@@ -170,13 +172,13 @@ class Invoker:
         trigger_name = spec.trigger["name"]
         by_name = {b["name"]: b for b in spec.bindings}
         kwargs: dict[str, Any] = {}
-        outs: dict[str, _Out] = {}
+        outs: dict[str, OutputValue] = {}
         for param in spec.parameters():
             binding = by_name.get(param)
             if param == trigger_name:
                 kwargs[param] = trigger_value
             elif binding is not None and str(binding.get("direction")).lower() == "out":
-                outs[param] = kwargs[param] = _Out()
+                outs[param] = kwargs[param] = OutputValue()
             elif binding is not None:
                 kwargs[param] = self._bindings.blob_input(
                     binding, self.spec.annotation(param), metadata

@@ -17,6 +17,7 @@ import base64
 import binascii
 import contextlib
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -94,6 +95,9 @@ class QueueTriggerListener:
         self._leases: dict[str, _Lease] = {}
         self._lock = threading.Lock()
         self._poison_ready = False
+        # When the host's polling loop means to poll next (`time.monotonic()`), or inf before
+        # it starts: what a queue output's wake-up cuts short.
+        self.next_poll_at = math.inf
 
     @property
     def name(self) -> str:

@@ -4,13 +4,18 @@ Besides ``{"job_key": ...}`` (one job finished, `shared.complete`), the completi
 carries ``{"batch_run": <sent at>}`` (form batches from the queued jobs now; sent with a
 visibility delay of the batching window) and ``{"batch_key": ...}`` (a batch finished).
 One queue and one function keep the host's bindings as they were.
+
+`Send` is where a caller may route a completion message instead of the queue client: the
+web hook hands its message to its function's queue output binding, because the host then
+wakes its own completion listener at once (see `function_app.speech_webhook`).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from enum import StrEnum
-from typing import Final
+from typing import Final, TypeAlias
 
 from shared.batches import is_batch_key
 
@@ -18,9 +23,13 @@ __all__ = [
     "BATCH_KEY",
     "BATCH_RUN_KEY",
     "BatchWork",
+    "Send",
     "batch_completion_body",
     "parse_batch_message",
 ]
+
+# Takes one completion message body (a queue output binding's list.append, for one).
+Send: TypeAlias = Callable[[str], None]
 
 BATCH_RUN_KEY: Final = "batch_run"
 BATCH_KEY: Final = "batch_key"

@@ -15,7 +15,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from shared import batches, jobs
-from shared.batch_messages import batch_completion_body
+from shared.batch_messages import Send, batch_completion_body
 from shared.batcher import members_of, recover_posting, release_members, run_batches
 from shared.batches import BatchRecord, BatchState, describe_batch
 from shared.errors import JobConflictError
@@ -83,9 +83,10 @@ def apply_batch_status(
 
 
 def mark_batch_finished(
-    rt: Runtime, batch: BatchRecord, transcription: Transcription
+    rt: Runtime, batch: BatchRecord, transcription: Transcription, *, send: Send | None = None
 ) -> BatchRecord:
-    """Move the batch to ``completing`` (conditional write), then enqueue its completion."""
+    """Move the batch to ``completing`` (conditional write), then enqueue its completion
+    (or hand the message to `send`, a function's queue output)."""
     saved = rt.batches.save(
         batch,
         batches.finished(
@@ -97,14 +98,23 @@ def mark_batch_finished(
             error_message=transcription.error_message or "",
         ),
     )
-    enqueue_batch_completion(rt, saved)
+    enqueue_batch_completion(rt, saved, send=send)
     return saved
 
 
-def enqueue_batch_completion(rt: Runtime, batch: BatchRecord) -> None:
-    """Send ``{"batch_key": ...}`` to the completion queue."""
+def enqueue_batch_completion(rt: Runtime, batch: BatchRecord, *, send: Send | None = None) -> None:
+    """Send ``{"batch_key": ...}`` to the completion queue, or hand it to `send`."""
+    body = batch_completion_body(batch.key)
+    if send is not None:
+        send(body)
+        log.info(
+            "%s: completion handed to the queue output (%s)",
+            describe_batch(batch),
+            batch.service_status,
+        )
+        return
     with storage_errors("enqueue batch completion"):
-        rt.completion_queue.send_message(batch_completion_body(batch.key))
+        rt.completion_queue.send_message(body)
     log.info("%s: completion enqueued (%s)", describe_batch(batch), batch.service_status)
 
 

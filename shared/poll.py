@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Final
 
 from shared import jobs
 from shared.batch_admission import batching_enabled
+from shared.batch_messages import Send
 from shared.batch_poll import apply_batch_status, poll_batch, settle_strays
 from shared.batches import BatchRecord, BatchState, describe_batch
 from shared.errors import (
@@ -271,11 +272,14 @@ def _apply_batch(rt: Runtime, batch: BatchRecord, status: _Status) -> None:
     apply_batch_status(rt, batch, status.transcription)
 
 
-def mark_finished(rt: Runtime, record: JobRecord, transcription: Transcription) -> JobRecord:
+def mark_finished(
+    rt: Runtime, record: JobRecord, transcription: Transcription, *, send: Send | None = None
+) -> JobRecord:
     """The service finished the job: move it to `completing`, then enqueue its completion.
 
     The conditional write comes first, so of two runs that see the end at once only one
-    enqueues; a crash before the enqueue is healed by the completion lease.
+    enqueues; a crash before the enqueue is healed by the completion lease. `send`, when
+    given, takes the message instead of the queue client (a function's queue output).
     """
     saved = rt.store.save(
         record,
@@ -288,14 +292,24 @@ def mark_finished(rt: Runtime, record: JobRecord, transcription: Transcription) 
             error_message=transcription.error_message or "",
         ),
     )
-    enqueue_completion(rt, saved)
+    enqueue_completion(rt, saved, send=send)
     return saved
 
 
-def enqueue_completion(rt: Runtime, record: JobRecord) -> None:
-    """Send ``{"job_key": ...}`` to the completion queue (base64, as the host expects)."""
+def enqueue_completion(rt: Runtime, record: JobRecord, *, send: Send | None = None) -> None:
+    """Send ``{"job_key": ...}`` to the completion queue (base64, as the host expects), or
+    hand it to `send`."""
+    body = json.dumps({"job_key": record.key})
+    if send is not None:
+        send(body)
+        log.info(
+            "%s: completion handed to the queue output (%s)",
+            jobs.describe(record),
+            record.service_status,
+        )
+        return
     with storage_errors("enqueue completion"):
-        rt.completion_queue.send_message(json.dumps({"job_key": record.key}))
+        rt.completion_queue.send_message(body)
     log.info("%s: completion enqueued (%s)", jobs.describe(record), record.service_status)
 
 

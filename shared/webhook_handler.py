@@ -16,6 +16,13 @@ An unsigned callback (no WEBHOOK_SECRET configured) is treated as a hint only: t
 status is read from the service before anything changes, so a forged request can at worst
 cost one GET. Transient storage or Speech failures answer 503, so the service retries; the
 poller remains the safety net either way.
+
+On the Functions host the completion message goes out through the function's queue output
+binding rather than the queue client: the host writes it when the function returns and
+then tells its own completion listener to poll at once (`SharedQueueWatcher`), instead of
+leaving the message for the listener's next poll, up to `maxPollingInterval` later. A
+host that fails to write it fails the request (5xx, so the service calls again) and the
+completion lease heals the job as after a crash.
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Final
 
 from shared import jobs
+from shared.batch_messages import Send
 from shared.batch_poll import mark_batch_finished
 from shared.batches import BatchState, describe_batch, is_batch_key
 from shared.errors import (
@@ -55,17 +63,27 @@ _warned_unsigned = threading.Event()
 _MAX_WRITES: Final = 5
 
 
-def handle_http_request(rt: Runtime, req: func.HttpRequest) -> func.HttpResponse:
-    """The HTTP-triggered function's work: one web hook request in, one response out."""
+def handle_http_request(
+    rt: Runtime, req: func.HttpRequest, completions: func.Out[list[str]] | None = None
+) -> func.HttpResponse:
+    """The HTTP-triggered function's work: one web hook request in, one response out.
+
+    A completion message goes to `completions` (the function's queue output) when given,
+    else straight to the completion queue.
+    """
     import azure.functions as func  # noqa: PLC0415 - only the HTTP function needs it
 
+    messages: list[str] = []
     reply = handle_callback(
         rt,
         method=req.method,
         headers=dict(req.headers),
         params=dict(req.params),
         body=req.get_body(),
+        send=None if completions is None else messages.append,
     )
+    if messages and completions is not None:
+        completions.set(messages)
     return func.HttpResponse(
         reply.text,
         status_code=reply.status,
@@ -83,8 +101,10 @@ def handle_callback(
     headers: Mapping[str, str],
     params: Mapping[str, str],
     body: bytes,
+    send: Send | None = None,
 ) -> Reply:
-    """Answer one web hook request; on a verified completion, hand its job to completion."""
+    """Answer one web hook request; on a verified completion, hand its job to completion
+    (its message to `send` when given, else to the completion queue)."""
     secret = rt.settings.webhook_secret.reveal()
     if not secret and not _warned_unsigned.is_set():
         _warned_unsigned.set()
@@ -98,7 +118,7 @@ def handle_callback(
         _log_reply(decision)
         return decision
     try:
-        return _complete(rt, decision)
+        return _complete(rt, decision, send)
     except (StorageTransientError, SpeechServiceError) as exc:
         log.warning(
             "webhook: completion of transcription %s not handed over, the service may retry "
@@ -119,11 +139,11 @@ def _log_reply(reply: Reply) -> None:
         log.warning("webhook: rejected a request with %d: %s", reply.status, reply.text)
 
 
-def _complete(rt: Runtime, completion: Completion) -> Reply:
+def _complete(rt: Runtime, completion: Completion, send: Send | None) -> Reply:
     transcription = completion.transcription
     key = transcription.display_name
     if is_batch_key(key):
-        return _complete_batch(rt, completion)
+        return _complete_batch(rt, completion, send)
     if not key.startswith(jobs.KEY_PREFIX):
         # The web hook covers every transcription of the Speech resource, not only ours.
         log.info(
@@ -156,7 +176,7 @@ def _complete(rt: Runtime, completion: Completion) -> Reply:
             transcription, confirmed = current, True
         rt.ensure_resources()  # once per process: the completion queue exists
         try:
-            mark_finished(rt, record, transcription)
+            mark_finished(rt, record, transcription, send=send)
         except JobConflictError:
             log.info(
                 "%s: changed by another run while handling the callback; reading it again",
@@ -177,7 +197,7 @@ def _complete(rt: Runtime, completion: Completion) -> Reply:
     return Reply(503, "the job kept changing while recording the completion; retry later")
 
 
-def _complete_batch(rt: Runtime, completion: Completion) -> Reply:
+def _complete_batch(rt: Runtime, completion: Completion, send: Send | None) -> Reply:
     """A batch's transcription finished: the batch moves to completing, then one completion
     message for all its recordings (`shared.batch_poll.mark_batch_finished`)."""
     transcription = completion.transcription
@@ -201,7 +221,7 @@ def _complete_batch(rt: Runtime, completion: Completion) -> Reply:
             transcription = current
         rt.ensure_resources()
         try:
-            mark_batch_finished(rt, batch, transcription)
+            mark_batch_finished(rt, batch, transcription, send=send)
         except JobConflictError:
             continue
         log.info(

@@ -8,11 +8,14 @@ import json
 import os
 import subprocess
 import sys
+import typing
 from pathlib import Path
 from typing import Any
 
+import azure.functions as func
 import azure.storage.blob
 import pytest
+from azure.functions.queue import QueueMessageOutConverter
 from azurefunctions.extensions.bindings import blob as blob_ext
 
 from shared.errors import ConfigurationError
@@ -102,6 +105,11 @@ def test_functions_with_setting_references(monkeypatch: pytest.MonkeyPatch) -> N
     # The Speech service cannot send a function key: callbacks are authenticated by signature.
     assert trigger["authLevel"] == "ANONYMOUS"
     assert any(b["type"] == "http" and b["direction"] == "OUT" for b in hook_bindings)
+    # Its completion message goes through a queue output to the completion queue, so the
+    # host wakes `complete` at once (SharedQueueWatcher) instead of at its next poll.
+    out = next(b for b in hook_bindings if b["type"] == "queue")
+    assert out["direction"] == "OUT"
+    assert (out["queueName"], out["connection"]) == (complete["queueName"], complete["connection"])
 
     doctor = next(b for b in fns["doctor"][0] if b["type"] == "httpTrigger")
     assert doctor["route"] == "doctor"
@@ -135,6 +143,14 @@ def test_blob_parameter_is_the_sdk_type(monkeypatch: pytest.MonkeyPatch) -> None
     assert issubclass(param.annotation, azure.storage.blob.BlobClient)
     _, complete = fns["complete"]
     assert "msg" in inspect.signature(complete).parameters
+    # The worker checks an output's annotation when it loads the function: azure-functions
+    # accepts typing.List[str] for several queue messages, but not list[str].
+    bindings, hook = fns["speech_webhook"]
+    out = next(b for b in bindings if b["type"] == "queue")
+    annotation = inspect.signature(hook).parameters[out["name"]].annotation
+    assert typing.get_origin(annotation) is func.Out
+    (message_type,) = typing.get_args(annotation)
+    assert QueueMessageOutConverter.check_output_type_annotation(message_type)
 
 
 def test_event_grid_source_and_separate_storage_connection(

@@ -3,7 +3,9 @@
 import base64
 import logging
 import os
+import time
 
+import httpx
 import pytest
 from azure.storage.queue import QueueClient, TextBase64EncodePolicy
 
@@ -143,3 +145,28 @@ def test_lease_is_renewed_while_a_message_runs(queue_app, queue, make_host):
     wait_for(lambda: host.queues["on_message"].running == 0, timeout=10, what="completion")
     assert [c["body"] for c in queue_app.calls] == [b"slow", b"marker"]
     assert raw_messages(queue) == []  # deleted
+
+
+def test_queue_output_wakes_the_listener_of_that_queue_at_once(storage_env, make_host):
+    """As the host's SharedQueueWatcher: a message written by a queue output of this host is
+    picked up at once, not at the listener's next back-off poll."""
+    app = load_fixture_app("watcher_app")
+    slow_backoff = HostConfig(
+        queues=QueueOptions(batch_size=4, max_dequeue_count=3, max_polling_interval=60.0),
+        function_timeout=60.0,
+    )
+    host = make_host(app, http_port=0, host_config=slow_backoff)
+    host.start()
+    listener = host.queues["on_message"]
+    # Let the empty queue's back-off grow, and catch the loop just after a poll.
+    wait_for(
+        lambda: 2.0 < listener.next_poll_at - time.monotonic() < 60.0,
+        timeout=30,
+        what="the polling back-off to exceed 2 s",
+    )
+    due = listener.next_poll_at
+    response = httpx.post(f"http://127.0.0.1:{host.http_port}/api/send", content=b"wake")
+    assert response.status_code == 202
+    wait_for(lambda: app.calls, timeout=90, what="the message to be processed")
+    assert [c["body"] for c in app.calls] == [b"wake"]
+    assert app.calls[0]["at"] < due, "processed only at the scheduled poll: no wake-up"

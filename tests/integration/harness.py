@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+import azure.functions as func
 import httpx
 import numpy as np
 import soundfile
@@ -42,6 +43,7 @@ from azure.functions.timer import TimerRequest
 from azure.storage.blob import BlobClient, BlobServiceClient
 from azure.storage.queue import QueueClient, TextBase64DecodePolicy
 
+from devhost.invoker import OutputValue
 from devhost.services import Azurite, SpeechEmulator, wait_for
 from shared.runtime import runtime_for, utc_now
 from shared.settings import get_settings
@@ -239,6 +241,17 @@ class Pipeline:
     def complete(self, message: QueueMessage) -> None:
         """Fire the queue trigger with one message."""
         self.functions["complete"](msg=message)
+
+    def webhook(self, req: func.HttpRequest) -> func.HttpResponse:
+        """Fire the web hook's HTTP trigger; what it sets on its queue output is then written
+        to the completion queue as the host writes it (base64, after the function returns)."""
+        completions = OutputValue()
+        response: func.HttpResponse = self.functions["speech_webhook"](
+            req=req, completions=completions
+        )
+        for body in completions.get() or []:
+            self.raw_queue.send_message(base64.b64encode(body.encode("utf-8")).decode("ascii"))
+        return response
 
     def drain(self, workers: int = 1) -> list[QueueMessage]:
         """Receive and complete every queued completion message (like the host: `workers`

@@ -87,9 +87,8 @@ def pipeline(azurite: Azurite, emulator: SpeechEmulator) -> Iterator[Pipeline]:
 
 
 def _webhook_function(pipeline: Pipeline) -> Callable[[func.HttpRequest], func.HttpResponse]:
-    indexed = pipeline.functions.get("speech_webhook")
-    if indexed is not None:
-        return lambda req: indexed(req=req)
+    if "speech_webhook" in pipeline.functions:
+        return pipeline.webhook  # the indexed function, its queue output written as the host does
     return lambda req: handle_http_request(runtime_for(get_settings()), req)
 
 
