@@ -5,6 +5,9 @@ state change the store wrote, it upserts the job's index row and adds the change
 to its hour's counter row. Each counter row is a read-modify-write conditional on its ETag,
 retried a few times on a lost race; SHARDS rows per hour keep those races rare.
 
+Index rows are written the same way: the upserts that gather while one is in flight go
+in the next write as one Table transaction (all index rows share a partition).
+
 A process adds to one shard (picked at random when it starts), and its concurrent changes
 share the writes (group commit): while one thread writes the row, the deltas of the others
 gather and go in the next write. A batch whose hundred recordings finish side by side so
@@ -29,7 +32,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Final
+from typing import Any, Final
 
 from azure.core import MatchConditions
 from azure.core.exceptions import (
@@ -49,6 +52,7 @@ log = logging.getLogger(__name__)
 __all__ = ["Recorder", "add_counts"]
 
 _TRIES: Final = 8
+_TRANSACTION_ROWS: Final = 100  # the Table service's limit per transaction
 
 
 def add_counts(table: TableClient, hour: datetime, shard: int, delta: counters.HourCounts) -> None:
@@ -109,10 +113,10 @@ class Recorder:
         self._lock = threading.Lock()  # guards `_counted` and `_rows`' bookkeeping
         self._shard = secrets.randbelow(counters.SHARDS) if shard is None else shard
         self._rows: dict[datetime, _Row] = {}
+        self._index = _IndexWriter(table)
 
     def __call__(self, previous: JobRecord | None, record: JobRecord) -> None:
-        with storage_errors("update job index"):
-            self._table.upsert_entity(index.index_entity(record), mode=UpdateMode.REPLACE)
+        self._index.put(index.index_entity(record), record.updated)
         deltas = counters.change_delta(previous, record)
         requests = self._take_requests()
         if requests:
@@ -161,6 +165,58 @@ class Recorder:
             now = self._speech_requests()
             taken, self._counted = max(now - self._counted, 0), now
             return taken
+
+
+class _IndexWriter:
+    """Index row upserts by group commit: the rows that gather while one write is in flight
+    go together in the next, as one Table transaction (they share the index partition)."""
+
+    def __init__(self, table: TableClient) -> None:
+        self._table = table
+        self._writer = threading.Lock()  # one write at a time
+        self._lock = threading.Lock()  # guards the fields below
+        self._pending: dict[str, tuple[datetime, dict[str, Any]]] = {}  # RowKey -> newest
+        self._added = 0
+        self._written = 0
+
+    def put(self, entity: dict[str, Any], updated: datetime) -> None:
+        """Upsert `entity`; returns once it is written (by this thread or in another's write)."""
+        with self._lock:
+            self._keep(str(entity["RowKey"]), updated, entity)
+            self._added += 1
+            mine = self._added
+        with self._writer:
+            with self._lock:
+                if self._written >= mine:
+                    return  # the previous write carried it
+                batch, upto, self._pending = self._pending, self._added, {}
+            try:
+                self._write([entity for _, entity in batch.values()])
+            except Exception:
+                with self._lock:  # not written: the next write carries them
+                    for key, (at, row) in batch.items():
+                        self._keep(key, at, row)
+                raise
+            with self._lock:
+                self._written = upto
+
+    def _keep(self, key: str, updated: datetime, entity: dict[str, Any]) -> None:
+        # Called with `_lock` held. A transaction may hold a row once: of two changes of one
+        # job gathered together, the later state is the row's.
+        held = self._pending.get(key)
+        if held is None or held[0] <= updated:
+            self._pending[key] = (updated, entity)
+
+    def _write(self, rows: list[dict[str, Any]]) -> None:
+        with storage_errors("update job index"):
+            if len(rows) == 1:
+                self._table.upsert_entity(rows[0], mode=UpdateMode.REPLACE)
+                return
+            for start in range(0, len(rows), _TRANSACTION_ROWS):
+                chunk = rows[start : start + _TRANSACTION_ROWS]
+                self._table.submit_transaction(
+                    [("upsert", row, {"mode": UpdateMode.REPLACE}) for row in chunk]
+                )
 
 
 def _merged(total: counters.HourCounts | None, delta: counters.HourCounts) -> counters.HourCounts:

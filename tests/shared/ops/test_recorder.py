@@ -20,7 +20,7 @@ from azure.data.tables import TableClient, TableServiceClient
 from devhost.services import Azurite
 from shared import jobs
 from shared.jobs import JobRecord, JobState
-from shared.ops import counters
+from shared.ops import counters, index
 from shared.ops.recorder import Recorder
 
 pytestmark = pytest.mark.integration
@@ -38,6 +38,21 @@ class CounterReads(SansIOHTTPPolicy):
     def on_request(self, request: PipelineRequest[Any]) -> None:
         http = request.http_request
         if http.method == "GET" and f"PartitionKey='{counters.PARTITION}'" in unquote(http.url):
+            with self._lock:
+                self.count += 1
+
+
+class IndexWrites(SansIOHTTPPolicy):
+    """Counts write requests that carry index rows: single upserts and transactions."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._lock = threading.Lock()
+
+    def on_request(self, request: PipelineRequest[Any]) -> None:
+        http = request.http_request
+        single = f"PartitionKey='{index.PARTITION}'" in unquote(http.url)
+        if (http.method in ("PUT", "MERGE") and single) or http.url.endswith("/$batch"):
             with self._lock:
                 self.count += 1
 
@@ -117,3 +132,40 @@ def test_two_processes_on_one_shard_add_up(table: tuple[TableClient, CounterRead
     with ThreadPoolExecutor(max_workers=12) as pool:
         list(pool.map(record, enumerate(changes)))
     assert hour_total(client).done == 24  # their ETag races are retried, not lost
+
+
+def test_concurrent_changes_share_index_writes_and_keep_every_row(azurite: Azurite) -> None:
+    writes = IndexWrites()
+    name = f"idx{uuid.uuid4().hex[:12]}"
+    service = TableServiceClient.from_connection_string(azurite.connection_string)
+    service.create_table(name)
+    client = TableClient.from_connection_string(
+        azurite.connection_string, name, per_call_policies=[writes]
+    )
+    try:
+        recorder = Recorder(client, lambda: 0, shard=1)
+        changes = [finished(i) for i in range(48)]
+        start = threading.Barrier(len(changes))
+
+        def record(pair: tuple[JobRecord, JobRecord]) -> None:
+            start.wait(timeout=30)
+            recorder(*pair)
+
+        with ThreadPoolExecutor(max_workers=len(changes)) as pool:
+            list(pool.map(record, changes))
+        # A later change of a job already written replaces its row (a single upsert).
+        _, done = changes[0]
+        recorder(done, dataclasses.replace(done, state=JobState.FAILED, updated=T0))
+
+        rows = {
+            r["RowKey"]: dict(r)
+            for r in client.query_entities(f"PartitionKey eq '{index.PARTITION}'")
+        }
+        expected = {index.index_row_key(d): d for _, d in changes}
+        assert set(rows) == set(expected)
+        for key, record_done in expected.items():
+            assert rows[key]["State"] == ("failed" if record_done.key == done.key else "done"), key
+        # One upsert per change would be 49 writes; gathered ones go in one transaction.
+        assert 1 < writes.count < len(changes), writes.count
+    finally:
+        service.delete_table(name)
