@@ -104,18 +104,19 @@ def mark_batch_finished(
 
 def enqueue_batch_completion(rt: Runtime, batch: BatchRecord, *, send: Send | None = None) -> None:
     """Send ``{"batch_key": ...}`` to the completion queue, or hand it to `send`."""
-    body = batch_completion_body(batch.key)
+    how = send_completion(rt, batch_completion_body(batch.key), send, what="batch completion")
+    log.info("%s: completion %s (%s)", describe_batch(batch), how, batch.service_status)
+
+
+def send_completion(rt: Runtime, body: str, send: Send | None, *, what: str) -> str:
+    """Send a completion message to the queue, or hand it to `send` (a function's queue
+    output); returns which, for the log."""
     if send is not None:
         send(body)
-        log.info(
-            "%s: completion handed to the queue output (%s)",
-            describe_batch(batch),
-            batch.service_status,
-        )
-        return
-    with storage_errors("enqueue batch completion"):
+        return "handed to the queue output"
+    with storage_errors(f"enqueue {what}"):
         rt.completion_queue.send_message(body)
-    log.info("%s: completion enqueued (%s)", describe_batch(batch), batch.service_status)
+    return "enqueued"
 
 
 def settle_strays(

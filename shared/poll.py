@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Final
 from shared import jobs
 from shared.batch_admission import batching_enabled
 from shared.batch_messages import Send
-from shared.batch_poll import apply_batch_status, poll_batch, settle_strays
+from shared.batch_poll import apply_batch_status, poll_batch, send_completion, settle_strays
 from shared.batches import BatchRecord, BatchState, describe_batch
 from shared.errors import (
     JobConflictError,
@@ -37,7 +37,6 @@ from shared.jobs import JobRecord, JobState
 from shared.outcomes import fail_job, resubmit_vanished
 from shared.runtime import Runtime
 from shared.speech_client import description_filter
-from shared.storage import storage_errors
 from shared.submit import THROTTLED_CODE, found_late, job_lease, resume_job
 
 if TYPE_CHECKING:
@@ -300,17 +299,8 @@ def enqueue_completion(rt: Runtime, record: JobRecord, *, send: Send | None = No
     """Send ``{"job_key": ...}`` to the completion queue (base64, as the host expects), or
     hand it to `send`."""
     body = json.dumps({"job_key": record.key})
-    if send is not None:
-        send(body)
-        log.info(
-            "%s: completion handed to the queue output (%s)",
-            jobs.describe(record),
-            record.service_status,
-        )
-        return
-    with storage_errors("enqueue completion"):
-        rt.completion_queue.send_message(body)
-    log.info("%s: completion enqueued (%s)", jobs.describe(record), record.service_status)
+    how = send_completion(rt, body, send, what="completion")
+    log.info("%s: completion %s (%s)", jobs.describe(record), how, record.service_status)
 
 
 def _reenqueue(rt: Runtime, record: JobRecord, report: PollReport) -> None:

@@ -26,13 +26,13 @@ app made, not only those of jobs that ended (retries, polls and lookups included
 
 from __future__ import annotations
 
+import functools
 import logging
 import secrets
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Final
+from typing import Any, Final, Generic, TypeAlias, TypeVar
 
 from azure.core import MatchConditions
 from azure.core.exceptions import (
@@ -53,6 +53,10 @@ __all__ = ["Recorder", "add_counts"]
 
 _TRIES: Final = 8
 _TRANSACTION_ROWS: Final = 100  # the Table service's limit per transaction
+
+P = TypeVar("P")
+# Index rows gathered for one write: RowKey -> (the change's time, the row).
+_IndexRows: TypeAlias = dict[str, tuple[datetime, dict[str, Any]]]
 
 
 def add_counts(table: TableClient, hour: datetime, shard: int, delta: counters.HourCounts) -> None:
@@ -87,14 +91,66 @@ def add_counts(table: TableClient, hour: datetime, shard: int, delta: counters.H
     raise JobConflictError(f"counter row {key}: lost {_TRIES} races in a row")
 
 
-@dataclass
-class _Row:
-    """One counter row's deltas: gathered (`pending`) and how far they have been written."""
+class _GroupCommit(Generic[P]):
+    """Group commit to one target: what callers gather while a write is in flight is
+    combined and goes in the next write; each caller returns once its part is written (by
+    itself, or by another caller's write that carried it).
 
-    writer: threading.Lock = field(default_factory=threading.Lock)  # one write at a time
-    pending: counters.HourCounts | None = None
-    added: int = 0  # deltas added so far
-    written: int = 0  # deltas durably in the row (the first `written` of `added`)
+    `lock` guards the bookkeeping and is shared with the owner, which may look a group up
+    and `gather` into it in one critical section. A failed write puts its part back, so the
+    next write carries it, and raises to the caller that tried it.
+    """
+
+    def __init__(
+        self,
+        write: Callable[[P], None],
+        combine: Callable[[P | None, P], P],
+        lock: threading.Lock,
+    ) -> None:
+        self._write = write
+        self._combine = combine
+        self._lock = lock
+        self._writer = threading.Lock()  # one write at a time
+        self._pending: P | None = None
+        self._added = 0  # parts gathered so far
+        self._written = 0  # parts durably written (the first `_written` of `_added`)
+
+    @property
+    def idle(self) -> bool:
+        """Every part gathered is written. Read with `lock` held."""
+        return self._written == self._added
+
+    def gather(self, part: P) -> int:
+        """Add `part` to the next write; returns the ticket `commit` waits for. Call with
+        `lock` held."""
+        self._pending = self._combine(self._pending, part)
+        self._added += 1
+        return self._added
+
+    def commit(self, ticket: int) -> None:
+        """Return once the part of `ticket` is written, writing it (and what else gathered)
+        unless a write already carried it."""
+        with self._writer:
+            with self._lock:
+                if self._written >= ticket:
+                    return  # the previous write carried it
+                batch, upto, self._pending = self._pending, self._added, None
+            if batch is None:  # pragma: no cover - ticket > written implies a pending part
+                return
+            try:
+                self._write(batch)
+            except Exception:
+                with self._lock:  # not written: the next write carries it
+                    self._pending = self._combine(self._pending, batch)
+                raise
+            with self._lock:
+                self._written = upto
+
+    def add(self, part: P) -> None:
+        """`gather` then `commit`, for an owner with no lookup to do under the lock."""
+        with self._lock:
+            ticket = self.gather(part)
+        self.commit(ticket)
 
 
 class Recorder:
@@ -112,11 +168,15 @@ class Recorder:
         self._counted = 0
         self._lock = threading.Lock()  # guards `_counted` and `_rows`' bookkeeping
         self._shard = secrets.randbelow(counters.SHARDS) if shard is None else shard
-        self._rows: dict[datetime, _Row] = {}
-        self._index = _IndexWriter(table)
+        self._rows: dict[datetime, _GroupCommit[counters.HourCounts]] = {}
+        # Index rows share one partition: gathered upserts go as one transaction.
+        self._index: _GroupCommit[_IndexRows] = _GroupCommit(
+            functools.partial(_write_index, table), _newest, threading.Lock()
+        )
 
     def __call__(self, previous: JobRecord | None, record: JobRecord) -> None:
-        self._index.put(index.index_entity(record), record.updated)
+        entity = index.index_entity(record)
+        self._index.add({str(entity["RowKey"]): (record.updated, entity)})
         deltas = counters.change_delta(previous, record)
         requests = self._take_requests()
         if requests:
@@ -134,30 +194,18 @@ class Recorder:
             row = self._rows.get(hour)
             if row is None:
                 self._forget_idle_rows()
-                row = self._rows[hour] = _Row()
-            row.pending = _merged(row.pending, delta)
-            row.added += 1
-            mine = row.added
-        with row.writer:
-            with self._lock:
-                if row.written >= mine:
-                    return  # the previous write carried it
-                batch, upto, row.pending = row.pending, row.added, None
-            if batch is None:  # pragma: no cover - `mine` > written implies a pending delta
-                return
-            try:
-                add_counts(self._table, hour, self._shard, batch)
-            except Exception:
-                with self._lock:  # not written: the next write for this hour carries it
-                    row.pending = _merged(row.pending, batch)
-                raise
-            with self._lock:
-                row.written = upto
+                row = self._rows[hour] = _GroupCommit(
+                    functools.partial(add_counts, self._table, hour, self._shard),
+                    _merged,
+                    self._lock,
+                )
+            ticket = row.gather(delta)
+        row.commit(ticket)
 
     def _forget_idle_rows(self) -> None:
         # Called with `_lock` held. Rows whose deltas are all written are dropped, so the
         # map holds only the hours with work in flight (normally one or two).
-        for hour in [h for h, r in self._rows.items() if r.written == r.added]:
+        for hour in [h for h, r in self._rows.items() if r.idle]:
             del self._rows[hour]
 
     def _take_requests(self) -> int:
@@ -167,56 +215,27 @@ class Recorder:
             return taken
 
 
-class _IndexWriter:
-    """Index row upserts by group commit: the rows that gather while one write is in flight
-    go together in the next, as one Table transaction (they share the index partition)."""
+def _newest(held: _IndexRows | None, rows: _IndexRows) -> _IndexRows:
+    # A transaction may hold a row once: of two changes of one job gathered together, the
+    # later state is the row's.
+    merged = dict(held or {})
+    for key, (updated, entity) in rows.items():
+        if key not in merged or merged[key][0] <= updated:
+            merged[key] = (updated, entity)
+    return merged
 
-    def __init__(self, table: TableClient) -> None:
-        self._table = table
-        self._writer = threading.Lock()  # one write at a time
-        self._lock = threading.Lock()  # guards the fields below
-        self._pending: dict[str, tuple[datetime, dict[str, Any]]] = {}  # RowKey -> newest
-        self._added = 0
-        self._written = 0
 
-    def put(self, entity: dict[str, Any], updated: datetime) -> None:
-        """Upsert `entity`; returns once it is written (by this thread or in another's write)."""
-        with self._lock:
-            self._keep(str(entity["RowKey"]), updated, entity)
-            self._added += 1
-            mine = self._added
-        with self._writer:
-            with self._lock:
-                if self._written >= mine:
-                    return  # the previous write carried it
-                batch, upto, self._pending = self._pending, self._added, {}
-            try:
-                self._write([entity for _, entity in batch.values()])
-            except Exception:
-                with self._lock:  # not written: the next write carries them
-                    for key, (at, row) in batch.items():
-                        self._keep(key, at, row)
-                raise
-            with self._lock:
-                self._written = upto
-
-    def _keep(self, key: str, updated: datetime, entity: dict[str, Any]) -> None:
-        # Called with `_lock` held. A transaction may hold a row once: of two changes of one
-        # job gathered together, the later state is the row's.
-        held = self._pending.get(key)
-        if held is None or held[0] <= updated:
-            self._pending[key] = (updated, entity)
-
-    def _write(self, rows: list[dict[str, Any]]) -> None:
-        with storage_errors("update job index"):
-            if len(rows) == 1:
-                self._table.upsert_entity(rows[0], mode=UpdateMode.REPLACE)
-                return
-            for start in range(0, len(rows), _TRANSACTION_ROWS):
-                chunk = rows[start : start + _TRANSACTION_ROWS]
-                self._table.submit_transaction(
-                    [("upsert", row, {"mode": UpdateMode.REPLACE}) for row in chunk]
-                )
+def _write_index(table: TableClient, rows: _IndexRows) -> None:
+    entities = [entity for _, entity in rows.values()]
+    with storage_errors("update job index"):
+        if len(entities) == 1:
+            table.upsert_entity(entities[0], mode=UpdateMode.REPLACE)
+            return
+        for start in range(0, len(entities), _TRANSACTION_ROWS):
+            chunk = entities[start : start + _TRANSACTION_ROWS]
+            table.submit_transaction(
+                [("upsert", row, {"mode": UpdateMode.REPLACE}) for row in chunk]
+            )
 
 
 def _merged(total: counters.HourCounts | None, delta: counters.HourCounts) -> counters.HourCounts:

@@ -8,6 +8,7 @@ import threading
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import unquote
@@ -57,19 +58,37 @@ class IndexWrites(SansIOHTTPPolicy):
                 self.count += 1
 
 
-@pytest.fixture
-def table(azurite: Azurite) -> Iterator[tuple[TableClient, CounterReads]]:
-    reads = CounterReads()
+@contextmanager
+def fresh_table(azurite: Azurite, policy: SansIOHTTPPolicy) -> Iterator[TableClient]:
+    """A new table on Azurite whose client counts requests with `policy`; deleted after."""
     name = f"rec{uuid.uuid4().hex[:12]}"
     service = TableServiceClient.from_connection_string(azurite.connection_string)
     service.create_table(name)
-    client = TableClient.from_connection_string(
-        azurite.connection_string, name, per_call_policies=[reads]
-    )
     try:
-        yield client, reads
+        yield TableClient.from_connection_string(
+            azurite.connection_string, name, per_call_policies=[policy]
+        )
     finally:
         service.delete_table(name)
+
+
+@pytest.fixture
+def table(azurite: Azurite) -> Iterator[tuple[TableClient, CounterReads]]:
+    reads = CounterReads()
+    with fresh_table(azurite, reads) as client:
+        yield client, reads
+
+
+def record_side_by_side(recorder: Recorder, changes: list[tuple[JobRecord, JobRecord]]) -> None:
+    """Every change recorded at once, one thread each."""
+    start = threading.Barrier(len(changes))
+
+    def record(pair: tuple[JobRecord, JobRecord]) -> None:
+        start.wait(timeout=30)
+        recorder(*pair)
+
+    with ThreadPoolExecutor(max_workers=len(changes)) as pool:
+        list(pool.map(record, changes))
 
 
 def finished(index: int) -> tuple[JobRecord, JobRecord]:
@@ -101,16 +120,8 @@ def test_concurrent_changes_share_counter_writes_and_lose_no_count(
     table: tuple[TableClient, CounterReads],
 ) -> None:
     client, reads = table
-    recorder = Recorder(client, lambda: 0, shard=3)
     changes = [finished(i) for i in range(48)]
-    start = threading.Barrier(len(changes))
-
-    def record(pair: tuple[JobRecord, JobRecord]) -> None:
-        start.wait(timeout=30)
-        recorder(*pair)
-
-    with ThreadPoolExecutor(max_workers=len(changes)) as pool:
-        list(pool.map(record, changes))
+    record_side_by_side(Recorder(client, lambda: 0, shard=3), changes)
 
     total = hour_total(client)
     assert (total.done, total.audio_seconds, sum(total.turnaround)) == (48, 48 * 60, 48)
@@ -136,23 +147,10 @@ def test_two_processes_on_one_shard_add_up(table: tuple[TableClient, CounterRead
 
 def test_concurrent_changes_share_index_writes_and_keep_every_row(azurite: Azurite) -> None:
     writes = IndexWrites()
-    name = f"idx{uuid.uuid4().hex[:12]}"
-    service = TableServiceClient.from_connection_string(azurite.connection_string)
-    service.create_table(name)
-    client = TableClient.from_connection_string(
-        azurite.connection_string, name, per_call_policies=[writes]
-    )
-    try:
+    with fresh_table(azurite, writes) as client:
         recorder = Recorder(client, lambda: 0, shard=1)
         changes = [finished(i) for i in range(48)]
-        start = threading.Barrier(len(changes))
-
-        def record(pair: tuple[JobRecord, JobRecord]) -> None:
-            start.wait(timeout=30)
-            recorder(*pair)
-
-        with ThreadPoolExecutor(max_workers=len(changes)) as pool:
-            list(pool.map(record, changes))
+        record_side_by_side(recorder, changes)
         # A later change of a job already written replaces its row (a single upsert).
         _, done = changes[0]
         recorder(done, dataclasses.replace(done, state=JobState.FAILED, updated=T0))
@@ -161,11 +159,9 @@ def test_concurrent_changes_share_index_writes_and_keep_every_row(azurite: Azuri
             r["RowKey"]: dict(r)
             for r in client.query_entities(f"PartitionKey eq '{index.PARTITION}'")
         }
-        expected = {index.index_row_key(d): d for _, d in changes}
-        assert set(rows) == set(expected)
-        for key, record_done in expected.items():
-            assert rows[key]["State"] == ("failed" if record_done.key == done.key else "done"), key
-        # One upsert per change would be 49 writes; gathered ones go in one transaction.
-        assert 1 < writes.count < len(changes), writes.count
-    finally:
-        service.delete_table(name)
+    expected = {index.index_row_key(d): d for _, d in changes}
+    assert set(rows) == set(expected)
+    for key, record_done in expected.items():
+        assert rows[key]["State"] == ("failed" if record_done.key == done.key else "done"), key
+    # One upsert per change would be 49 writes; gathered ones go in one transaction.
+    assert 1 < writes.count < len(changes), writes.count
