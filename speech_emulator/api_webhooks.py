@@ -94,8 +94,10 @@ async def create(emu: Emulator, request: Request, links: Links) -> Response:
         custom_properties=dict(body.get("customProperties") or {}),
     )
     emu.store.add_hook(hook)
-    emu.notifier.challenge(hook.id)
+    # The answer shows the hook as created: the challenge runs in the background and may
+    # finish before the response is built, so the entity is taken before it starts.
     entity = webhook_entity(hook, links)
+    emu.notifier.challenge(hook.id)
     return JSONResponse(entity, status_code=201, headers={"Location": entity["self"]})
 
 
@@ -151,9 +153,10 @@ async def update(emu: Emulator, request: Request, links: Links) -> Response:
         h.last_action = emu.clock.now()
 
     emu.store.update_hook(hook.id, apply)
+    entity = webhook_entity(hook, links)  # as updated, before a new challenge can change it
     if hook.status == "NotStarted":
         emu.notifier.challenge(hook.id)
-    return JSONResponse(webhook_entity(hook, links))
+    return JSONResponse(entity)
 
 
 async def delete(emu: Emulator, request: Request, links: Links) -> Response:
