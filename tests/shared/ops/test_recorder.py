@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -29,33 +29,30 @@ pytestmark = pytest.mark.integration
 T0 = datetime(2026, 12, 5, 8, 20, tzinfo=UTC)
 
 
-class CounterReads(SansIOHTTPPolicy):
-    """Counts reads of counter rows: `add_counts` reads its row once per write it tries."""
+class RequestCount(SansIOHTTPPolicy):
+    """Counts the requests `matches` picks out (thread-safe: the recorder writes side by side)."""
 
-    def __init__(self) -> None:
+    def __init__(self, matches: Callable[[str, str], bool]) -> None:
         self.count = 0
+        self._matches = matches
         self._lock = threading.Lock()
 
     def on_request(self, request: PipelineRequest[Any]) -> None:
         http = request.http_request
-        if http.method == "GET" and f"PartitionKey='{counters.PARTITION}'" in unquote(http.url):
+        if self._matches(http.method, unquote(http.url)):
             with self._lock:
                 self.count += 1
 
 
-class IndexWrites(SansIOHTTPPolicy):
-    """Counts write requests that carry index rows: single upserts and transactions."""
+def counter_read(method: str, url: str) -> bool:
+    """A read of a counter row: `add_counts` reads its row once per write it tries."""
+    return method == "GET" and f"PartitionKey='{counters.PARTITION}'" in url
 
-    def __init__(self) -> None:
-        self.count = 0
-        self._lock = threading.Lock()
 
-    def on_request(self, request: PipelineRequest[Any]) -> None:
-        http = request.http_request
-        single = f"PartitionKey='{index.PARTITION}'" in unquote(http.url)
-        if (http.method in ("PUT", "MERGE") and single) or http.url.endswith("/$batch"):
-            with self._lock:
-                self.count += 1
+def index_write(method: str, url: str) -> bool:
+    """A write that carries index rows: a single upsert or a transaction."""
+    single = f"PartitionKey='{index.PARTITION}'" in url
+    return (method in ("PUT", "MERGE") and single) or url.endswith("/$batch")
 
 
 @contextmanager
@@ -73,8 +70,8 @@ def fresh_table(azurite: Azurite, policy: SansIOHTTPPolicy) -> Iterator[TableCli
 
 
 @pytest.fixture
-def table(azurite: Azurite) -> Iterator[tuple[TableClient, CounterReads]]:
-    reads = CounterReads()
+def table(azurite: Azurite) -> Iterator[tuple[TableClient, RequestCount]]:
+    reads = RequestCount(counter_read)
     with fresh_table(azurite, reads) as client:
         yield client, reads
 
@@ -117,7 +114,7 @@ def hour_total(table: TableClient) -> counters.HourCounts:
 
 
 def test_concurrent_changes_share_counter_writes_and_lose_no_count(
-    table: tuple[TableClient, CounterReads],
+    table: tuple[TableClient, RequestCount],
 ) -> None:
     client, reads = table
     changes = [finished(i) for i in range(48)]
@@ -131,7 +128,7 @@ def test_concurrent_changes_share_counter_writes_and_lose_no_count(
     assert reads.count < len(changes)
 
 
-def test_two_processes_on_one_shard_add_up(table: tuple[TableClient, CounterReads]) -> None:
+def test_two_processes_on_one_shard_add_up(table: tuple[TableClient, RequestCount]) -> None:
     client, _ = table
     first, second = Recorder(client, lambda: 0, shard=5), Recorder(client, lambda: 0, shard=5)
     changes = [finished(i) for i in range(24)]
@@ -146,7 +143,7 @@ def test_two_processes_on_one_shard_add_up(table: tuple[TableClient, CounterRead
 
 
 def test_concurrent_changes_share_index_writes_and_keep_every_row(azurite: Azurite) -> None:
-    writes = IndexWrites()
+    writes = RequestCount(index_write)
     with fresh_table(azurite, writes) as client:
         recorder = Recorder(client, lambda: 0, shard=1)
         changes = [finished(i) for i in range(48)]
